@@ -1,0 +1,5 @@
+import sys
+
+from spoofscope.cli import main
+
+sys.exit(main())
