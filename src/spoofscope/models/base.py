@@ -20,9 +20,11 @@ class SpoofModel(nn.Module):
         name: registry name the model was built under (set by ``build_model``).
         sample_rate: expected input sample rate in Hz.
         segment_samples: the fixed input length the model was trained on.
+        trainable_by_gradient: False for models fitted otherwise (the GMM baselines).
     """
 
     name: str = ""
+    trainable_by_gradient: ClassVar[bool] = True
     sample_rate: ClassVar[int] = 16000
     segment_samples: int = 64600
     config: Any
@@ -45,6 +47,14 @@ class SpoofModel(nn.Module):
     def min_samples(self) -> int:
         """Shortest input (in samples) the model accepts."""
         return 1
+
+    def fuse_for_inference(self) -> SpoofModel:
+        """Return a model for fast, lossless evaluation (BN folded, constants precomputed).
+
+        The default returns ``self``; models with a faster eval path override it. The result
+        gives the same logits (to float rounding) and must not be trained.
+        """
+        return self
 
     def config_dict(self) -> dict[str, Any]:
         """The model config as a JSON-serializable dict."""

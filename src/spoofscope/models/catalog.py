@@ -1,7 +1,11 @@
-"""The registered models. One ``register`` call per name; classes load lazily."""
+"""The registered models. One ``register`` call per name; classes load lazily.
+
+``tiny`` overrides give small, fast instances for the tests that run over every model.
+"""
 
 from spoofscope.models import ModelSpec, register
 
+# --- AASIST (models/aasist.py) ---
 register(
     ModelSpec(
         name="aasist",
@@ -9,5 +13,73 @@ register(
         config_target="spoofscope.models.aasist:AASISTConfig",
         tiny={"filts": (70, (1, 8), (8, 8), (8, 8), (8, 8)), "gat_dims": (8, 8)},
         description="AASIST (Jung et al., ICASSP 2022), official config",
+    )
+)
+register(
+    ModelSpec(
+        name="aasist-l",
+        target="spoofscope.models.aasist:AASIST",
+        config_target="spoofscope.models.aasist:AASISTConfig",
+        preset={
+            "filts": (70, (1, 32), (32, 32), (32, 24), (24, 24)),
+            "gat_dims": (24, 32),
+            "pool_ratios": (0.4, 0.5, 0.7, 0.5),
+        },
+        tiny={"filts": (70, (1, 8), (8, 8), (8, 8), (8, 8)), "gat_dims": (8, 8)},
+        description="AASIST-L, the light official config (85k parameters)",
+    )
+)
+
+# --- RawNet2 (models/rawnet2.py) ---
+register(
+    ModelSpec(
+        name="rawnet2",
+        target="spoofscope.models.rawnet2:RawNet2",
+        config_target="spoofscope.models.rawnet2:RawNet2Config",
+        tiny={},
+        description="RawNet2, the ASVspoof 2021 baseline (Tak et al., ICASSP 2021)",
+    )
+)
+register(
+    ModelSpec(
+        name="rawnet2-lite",
+        target="spoofscope.models.rawnet2:RawNet2",
+        config_target="spoofscope.models.rawnet2:RawNet2Config",
+        preset={},
+        tiny={},
+        description="RawNet2 with fewer channels and a smaller GRU, for small data and CPUs",
+    )
+)
+
+# --- LFCC-LCNN (models/lcnn.py) ---
+register(
+    ModelSpec(
+        name="lcnn",
+        target="spoofscope.models.lcnn:LCNN",
+        config_target="spoofscope.models.lcnn:LCNNConfig",
+        tiny={},
+        description="LFCC-LCNN, the ASVspoof 2021 LA baseline",
+    )
+)
+
+# --- GMM baselines (models/gmm.py) ---
+register(
+    ModelSpec(
+        name="lfcc-gmm",
+        target="spoofscope.models.gmm:GMMBaseline",
+        config_target="spoofscope.models.gmm:GMMConfig",
+        preset={"feature": "lfcc"},
+        tiny={"n_components": 4},
+        description="LFCC-GMM, the ASVspoof 2019/2021 baseline (log-likelihood ratio)",
+    )
+)
+register(
+    ModelSpec(
+        name="cqcc-gmm",
+        target="spoofscope.models.gmm:GMMBaseline",
+        config_target="spoofscope.models.gmm:GMMConfig",
+        preset={"feature": "cqcc"},
+        tiny={"n_components": 4},
+        description="CQCC-GMM, the ASVspoof 2019/2021 baseline (log-likelihood ratio)",
     )
 )
