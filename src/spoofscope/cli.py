@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from spoofscope import __version__
 from spoofscope.errors import SpoofscopeError
 
-COMMANDS = ("models",)
+COMMANDS = ("score", "models", "metrics")
 
 
 def build_parser() -> argparse.ArgumentParser:

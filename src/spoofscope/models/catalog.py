@@ -36,7 +36,13 @@ register(
         name="rawnet2",
         target="spoofscope.models.rawnet2:RawNet2",
         config_target="spoofscope.models.rawnet2:RawNet2Config",
-        tiny={},
+        tiny={
+            "first_conv": 64,
+            "filts": (8, (8, 8), (8, 16), (16, 16)),
+            "nb_fc_node": 16,
+            "gru_node": 16,
+            "nb_gru_layer": 1,
+        },
         description="RawNet2, the ASVspoof 2021 baseline (Tak et al., ICASSP 2021)",
     )
 )
@@ -45,9 +51,21 @@ register(
         name="rawnet2-lite",
         target="spoofscope.models.rawnet2:RawNet2",
         config_target="spoofscope.models.rawnet2:RawNet2Config",
-        preset={},
-        tiny={},
-        description="RawNet2 with fewer channels and a smaller GRU, for small data and CPUs",
+        preset={
+            "first_conv": 128,
+            "filts": (16, (16, 16), (16, 64), (64, 64)),
+            "nb_fc_node": 128,
+            "gru_node": 128,
+            "nb_gru_layer": 1,
+        },
+        tiny={
+            "first_conv": 64,
+            "filts": (8, (8, 8), (8, 16), (16, 16)),
+            "nb_fc_node": 16,
+            "gru_node": 16,
+            "nb_gru_layer": 1,
+        },
+        description="RawNet2 with fewer channels and a smaller GRU (203k parameters), for CPUs",
     )
 )
 

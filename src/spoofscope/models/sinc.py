@@ -49,13 +49,15 @@ def mel_sinc_filters(
         kernel_size: taps per filter; an even value is increased by one (as upstream).
         sample_rate: sample rate in Hz.
         dtype: the float type the support and sinc are evaluated in. ``np.float32``
-            reproduces the official AASIST/RawNet2 filters to within float rounding.
+            reproduces the official AASIST/RawNet2 filters bit for bit.
 
     Returns:
         Array of shape ``(n_filters, kernel_size | 1)``.
     """
     if n_filters < 1 or kernel_size < 1:
-        raise ValueError(f"need n_filters >= 1 and kernel_size >= 1, got {n_filters}, {kernel_size}")
+        raise ValueError(
+            f"need n_filters >= 1 and kernel_size >= 1, got {n_filters}, {kernel_size}"
+        )
     if kernel_size % 2 == 0:
         kernel_size += 1
     edges = mel_band_edges(n_filters, sample_rate)
@@ -65,7 +67,20 @@ def mel_sinc_filters(
     out = np.empty((n_filters, kernel_size), dtype=dtype)
     for i in range(n_filters):
         fmin, fmax = edges[i], edges[i + 1]
-        high = (2 * fmax / sample_rate) * np.sinc(2 * fmax * support / sample_rate)
-        low = (2 * fmin / sample_rate) * np.sinc(2 * fmin * support / sample_rate)
+        high = (2 * fmax / sample_rate) * _sinc(support, 2 * fmax, sample_rate)
+        low = (2 * fmin / sample_rate) * _sinc(support, 2 * fmin, sample_rate)
         out[i] = window * (high - low).astype(dtype)
     return out
+
+
+def _sinc(support: np.ndarray, scale: float, sample_rate: int) -> np.ndarray:
+    """``sinc(scale * support / sample_rate)`` evaluated in ``support.dtype``, returned as float64.
+
+    Upstream multiplies a float32 torch support vector by the float64 scalar (torch rounds the
+    scalar to float32 first), divides by the sample rate, and lets ``np.sinc`` work in float32;
+    the scale factors and the difference of the two low-pass filters are then float64. Doing the
+    same steps here reproduces the official filter bank bit for bit.
+    """
+    dtype = support.dtype.type
+    arg = (support * dtype(scale)) / dtype(sample_rate)
+    return np.sinc(arg).astype(np.float64)
