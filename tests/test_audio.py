@@ -64,6 +64,11 @@ def best_lag_corr(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, floa
     return best
 
 
+def resampled_mean(x: np.ndarray, rate: int) -> np.ndarray:
+    """The reference a correct decoder gives: channel mean, resampled to 16 kHz."""
+    return soxr.resample(x.mean(axis=1), rate, SR, quality="HQ")
+
+
 # ----------------------------------------------------------------------------- encoders
 
 
@@ -394,11 +399,6 @@ def test_mp3_goes_to_ffmpeg_and_survives_blocks_and_seeks() -> None:
     part = load_audio(data, start_s=3.3, duration_s=1.2)
     np.testing.assert_allclose(part, load_audio(data)[52800:72000], atol=1e-6)
     assert audio_info(data).backend == "pyav"
-
-
-def resampled_mean(x: np.ndarray, rate: int) -> np.ndarray:
-    """The reference a correct decoder gives: channel mean, resampled to 16 kHz."""
-    return soxr.resample(x.mean(axis=1), rate, SR, quality="HQ")
 
 
 def test_stereo_aac_downmix_tracks_the_mean() -> None:

@@ -50,7 +50,9 @@ def test_normalized_delta_of_a_ramp_is_its_slope(width):
     half = width // 2
     torch.testing.assert_close(d[..., half:-half], torch.full((2, 3, 40 - 2 * half), 0.25))
     # edges repeat the first/last frame: at t=0 only the forward half sees the slope
-    expected0 = sum(k * k * 0.25 for k in range(1, half + 1)) / (2 * sum(k * k for k in range(1, half + 1)))
+    expected0 = sum(k * k * 0.25 for k in range(1, half + 1)) / (
+        2 * sum(k * k for k in range(1, half + 1))
+    )
     torch.testing.assert_close(d[..., 0], torch.full((2, 3), expected0))
 
 
@@ -126,7 +128,10 @@ def _nii_lfcc(x: np.ndarray) -> np.ndarray:
     padded = np.concatenate([np.zeros(win), x, np.zeros(win)])
     window = np.hamming(win + 1)[:-1]  # periodic
     frames = np.stack(
-        [padded[win + t * hop - win // 2 : win + t * hop + win // 2] * window for t in range(n_frames)]
+        [
+            padded[win + t * hop - win // 2 : win + t * hop + win // 2] * window
+            for t in range(n_frames)
+        ]
     )
     power = np.abs(np.fft.rfft(frames, nfft, axis=1)) ** 2
     n_keep = int(0.5 * (nfft // 2 + 1))
@@ -134,7 +139,10 @@ def _nii_lfcc(x: np.ndarray) -> np.ndarray:
     f = 4000 * np.linspace(0, 1, n_keep)
     edges = np.linspace(0, 4000, ndim + 2)
     fb = np.stack(
-        [np.maximum(0, np.minimum((f - a) / (b - a), (c - f) / (c - b))) for a, b, c in zip(edges, edges[1:], edges[2:])],
+        [
+            np.maximum(0, np.minimum((f - a) / (b - a), (c - f) / (c - b)))
+            for a, b, c in (edges[i : i + 3] for i in range(ndim))
+        ],
         axis=1,
     )
     eps = np.finfo(np.float32).eps
@@ -227,7 +235,9 @@ def test_cqcc_projection_is_spline_resampling_then_dct():
     proj = cqcc.projection.double().numpy()  # (20, 73)
     n_uniform = math.floor((4000 - 62.5) / (62.5 / 16)) + 1
     # a flat log spectrum has only c0 = sqrt(U) * level; a linear one is resampled exactly
-    np.testing.assert_allclose(proj @ np.full(73, 2.0), [2.0 * math.sqrt(n_uniform)] + [0] * 19, atol=1e-4)
+    np.testing.assert_allclose(
+        proj @ np.full(73, 2.0), [2.0 * math.sqrt(n_uniform)] + [0] * 19, atol=1e-4
+    )
     uniform = 62.5 + 62.5 / 16 * np.arange(n_uniform)
     line = lambda f: 1e-3 * f - 1.0  # noqa: E731
     expected = scipy.fft.dct(line(uniform), norm="ortho")[:20]

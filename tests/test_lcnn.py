@@ -45,7 +45,12 @@ def test_front_end_is_the_baseline_lfcc():
     feats = model.features(wave(2, 16000))
     assert feats.shape == (2, 1 + 16000 // 160, 60)
     lfcc = model.lfcc
-    assert (lfcc.n_fft, lfcc.win_length, lfcc.hop_length, lfcc.hi - lfcc.lo) == (1024, 320, 160, 256)
+    assert (lfcc.n_fft, lfcc.win_length, lfcc.hop_length, lfcc.hi - lfcc.lo) == (
+        1024,
+        320,
+        160,
+        256,
+    )
     assert lfcc.with_energy and lfcc.pre_emphasis == 0.97 and lfcc.fbank.shape == (256, 20)
     assert len(lfcc.state_dict()) == 0  # recomputed from the config
 

@@ -215,7 +215,8 @@ def _tandem_metric(key: str, d: dict):
 
 def test_tandem_set_matches_official_track2_wrapper(reference_dir, expected):
     entry = expected["score_sets"]["synth_tandem_sasv"]
-    rows = [line.split() for line in (reference_dir / "metrics" / entry["file"]).open()]
+    text = (reference_dir / "metrics" / entry["file"]).read_text()
+    rows = [line.split() for line in text.splitlines()]
     d = {
         "cm": np.array([float(r[0]) for r in rows]),
         "asv": np.array([float(r[1]) for r in rows]),
@@ -373,6 +374,28 @@ def test_tie_quirk_and_threshold_conventions():
     rng = np.random.default_rng(7)
     b, s = rng.integers(0, 5, 50).astype(float), rng.integers(0, 5, 70).astype(float)
     assert m.eer(b, s) == m.eer(rng.permutation(b), rng.permutation(s))
+
+
+def _det_reference(bona, spoof):
+    """Direct transcription of the README DET definition (stable argsort, bona fide first)."""
+    scores = np.concatenate((bona, spoof))
+    labels = np.concatenate((np.ones(bona.size), np.zeros(spoof.size)))
+    order = np.argsort(scores, kind="mergesort")
+    tar = np.cumsum(labels[order])
+    frr = np.concatenate(([0], tar / bona.size))
+    far = np.concatenate(([1], (spoof.size - (np.arange(1, scores.size + 1) - tar)) / spoof.size))
+    return frr, far, np.concatenate(([scores[order[0]] - 0.001], scores[order]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_det_curve_equals_stable_sort_definition(seed):
+    rng = np.random.default_rng(seed)
+    bona = rng.integers(-3, 4, 300) * 0.5  # heavy ties, including -0.0 / 0.0
+    spoof = np.concatenate((rng.integers(-4, 3, 500) * 0.5, [-0.0, 0.0]))
+    curve = m.det_curve(bona, spoof)
+    frr, far, thr = _det_reference(bona, spoof)
+    assert np.array_equal(curve.frr, frr) and np.array_equal(curve.far, far)
+    assert np.array_equal(curve.thresholds, thr)
 
 
 def test_cllr_stays_finite_for_huge_scores():

@@ -95,10 +95,11 @@ def test_save_load_gives_identical_outputs(name, layout, tmp_path):
     loaded, meta = load_checkpoint(target)
     assert meta["model"] == name and meta["data_card"] == {"train": "synthetic noise"}
     assert type(loaded) is type(model) and loaded.config == model.config
+    reloaded = load_model(target)
     x = batch(2)
     with torch.inference_mode():
         assert torch.equal(model(x), loaded(x))
-        assert torch.equal(model(x), load_model(target)(x))
+        assert torch.equal(model(x), reloaded(x))
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)

@@ -56,6 +56,7 @@ LINES = [
      {"phrase": "S01"}),
     ("T_1001509.wav spoof M0005 S01 E02 P02 R02", "T_1001509.wav", "spoof", "E02-P02-R02",
      "M0005", {"environment": "E02"}),
+    ("T_4850 T_0000000000 F - A05 spoof", "T_0000000000", "spoof", "A05", "T_4850", {}),
     ("utt_17 Bona-Fide", "utt_17", "bonafide", None, None, {}),
     ("spk1 clip_9 A03 spoof", "clip_9", "spoof", "A03", "spk1", {}),
 ]  # fmt: skip

@@ -28,7 +28,9 @@ def official_param_count(sinc: int, c1: int, c2: int, gru: int, layers: int, fc:
         return i * o * k + o
 
     def block(i, o, bn1):
-        return 2 * i * bn1 + conv(i, o, 3) + 2 * o + conv(o, o, 3) + (conv(i, o, 1) if i != o else 0)
+        return (
+            2 * i * bn1 + conv(i, o, 3) + 2 * o + conv(o, o, 3) + (conv(i, o, 1) if i != o else 0)
+        )
 
     blocks = block(c1, c1, 0) + block(c1, c1, 1) + block(c1, c2, 1) + 3 * block(c2, c2, 1)
     fms = 2 * conv(c1, c1, 1) + 4 * conv(c2, c2, 1)
@@ -63,7 +65,9 @@ def test_parameter_counts_equal_the_official_models():
 def test_paper_configuration_has_the_published_size():
     """ICASSP 2021 configuration (eurecom-asp/rawnet2-antispoofing model_config_RawNet2.yaml):
     the AASIST paper (Jung et al. 2022, Table 2) lists RawNet2 at 25.43 M parameters."""
-    cfg = RawNet2Config(first_conv=128, filts=(128, (128, 128), (128, 512), (512, 512)), preact=True)
+    cfg = RawNet2Config(
+        first_conv=128, filts=(128, (128, 128), (128, 512), (512, 512)), preact=True
+    )
     count = n_params(RawNet2(cfg))
     assert count == official_param_count(128, 128, 512, 1024, 3, 1024) == 25_433_602
     assert round(count / 1e4) == 2543
@@ -108,7 +112,9 @@ def test_too_short_input_raises_value_error():
 def test_sinc_filters_are_fixed_mel_filters_outside_the_state_dict():
     model = RawNet2()
     assert model.sinc_filters.shape == (20, 1, 1025)
-    torch.testing.assert_close(model.sinc_filters[:, 0], torch.from_numpy(mel_sinc_filters(20, 1024)))
+    torch.testing.assert_close(
+        model.sinc_filters[:, 0], torch.from_numpy(mel_sinc_filters(20, 1024))
+    )
     assert not any("sinc" in key for key in model.state_dict())
     assert all(p is not model.sinc_filters for p in model.parameters())
 

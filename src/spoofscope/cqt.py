@@ -116,7 +116,9 @@ class ConstantQTransform(nn.Module):
             if size > m:  # cannot happen: widths grow with frequency
                 raise RuntimeError(f"CQT band {k} is wider ({size}) than the frame count {m}")
             offsets = np.arange(-(size // 2), (size + 1) // 2)
-            hann = np.where(np.abs(offsets) < size / 2, 0.5 + 0.5 * np.cos(2 * np.pi * offsets / size), 0.0)
+            hann = np.where(
+                np.abs(offsets) < size / 2, 0.5 + 0.5 * np.cos(2 * np.pi * offsets / size), 0.0
+            )
             slots = offsets % m
             index[k, slots] = (math.floor(centre / res) + offsets) % n_samples
             weight[k, slots] = hann * 2.0 * m / n_samples
@@ -187,7 +189,9 @@ class CQCC(nn.Module):
         uniform = centres[0] + step * np.arange(n_uniform)
         resample = CubicSpline(centres, np.eye(len(centres)), axis=0)(uniform)  # (U, K)
         dct = dct_matrix(n_uniform, n_ceps + 1)[1 - int(include_c0) :]
-        self.register_buffer("projection", torch.from_numpy(dct @ resample).float(), persistent=False)
+        self.register_buffer(
+            "projection", torch.from_numpy(dct @ resample).float(), persistent=False
+        )
 
     @property
     def n_features(self) -> int:

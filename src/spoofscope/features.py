@@ -111,7 +111,9 @@ def delta(x: torch.Tensor, width: int = 3, normalize: bool = True) -> torch.Tens
     frames = shape[-1]
     out = torch.zeros_like(flat.squeeze(1))
     for k in range(1, half + 1):
-        out = out + k * (padded[:, half + k : half + k + frames] - padded[:, half - k : half - k + frames])
+        out = out + k * (
+            padded[:, half + k : half + k + frames] - padded[:, half - k : half - k + frames]
+        )
     if normalize:
         out = out / (2.0 * sum(k * k for k in range(1, half + 1)))
     return out.reshape(shape)
@@ -159,9 +161,7 @@ def dct_matrix(n_in: int, n_out: int | None = None) -> np.ndarray:
     return mat
 
 
-def linear_filterbank(
-    freqs: np.ndarray, n_filters: int, f_min: float, f_max: float
-) -> np.ndarray:
+def linear_filterbank(freqs: np.ndarray, n_filters: int, f_min: float, f_max: float) -> np.ndarray:
     """Triangular filters with edges equally spaced (linear scale) from ``f_min`` to ``f_max``.
 
     Filter ``i`` rises from edge ``i`` to 1 at edge ``i + 1`` and falls to 0 at edge ``i + 2``
@@ -177,7 +177,9 @@ def linear_filterbank(
         float64 array ``(n_bins, n_filters)``.
     """
     if n_filters < 1 or not f_max > f_min:
-        raise ValueError(f"need n_filters >= 1 and f_max > f_min, got {n_filters}, {f_min}, {f_max}")
+        raise ValueError(
+            f"need n_filters >= 1 and f_max > f_min, got {n_filters}, {f_min}, {f_max}"
+        )
     edges = np.linspace(f_min, f_max, n_filters + 2)
     f = np.asarray(freqs, dtype=np.float64)[:, None]
     lo, mid, hi = edges[:-2][None], edges[1:-1][None], edges[2:][None]

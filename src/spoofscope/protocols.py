@@ -147,14 +147,9 @@ def _layout_fields(
         extra = dict(zip(names, f[2:9], strict=True)) | {"trim": f[10], "subset": f[11]}
         return speaker, ("-".join(f[5:9]) if spoof else None), extra
     if id_idx == 1 and n == 10 and is_label[8] and re.fullmatch(r"[TDE]_\d{10}", f[1]):
-        extra = {
-            "gender": f[2],
-            "codec": f[3],
-            "codec_q": f[4],
-            "codec_seed": f[5],
-            "attack_tag": f[6],
-            "condition": "none" if f[3] == "-" else f[3],
-        }
+        names = ("gender", "codec", "codec_q", "codec_seed", "attack_tag")
+        extra = dict(zip(names, f[2:7], strict=True))
+        extra["condition"] = "none" if f[3] == "-" else f[3]
         return speaker, (f[7] if spoof and f[7] != "-" else None), extra  # ASVspoof 5
     if id_idx == 0 and n == 7 and is_label[1]:  # ASVspoof 2017
         names = ("phrase", "environment", "playback", "recording")
@@ -207,19 +202,8 @@ def _data_lines(path: Path):
 
 
 _HEADER_NAMES = {
-    "utt_id": {
-        "file",
-        "filename",
-        "flac_file_name",
-        "utt",
-        "utt_id",
-        "utterance",
-        "trial",
-        "trial_anon",
-        "id",
-        "path",
-        "audio",
-    },
+    "utt_id": {"file", "filename", "flac_file_name", "utt", "utt_id", "utterance", "trial"}
+    | {"trial_anon", "id", "path", "audio"},
     "speaker": {"speaker", "spk", "speaker_id", "tar_spk_anon"},
     "attack": {"attack", "attack_id", "attack_label", "attack_anon", "system", "system_id"},
 }
@@ -228,7 +212,7 @@ _HEADER_NAMES = {
 def _header_roles(names: list[str]) -> dict[str, int] | None:
     """Column index of the id / speaker / attack named in a header (None without an id)."""
     lowered = [x.lower() for x in names]
-    roles = {"_names": names}
+    roles: dict[str, int] = {}
     for role, accepted in _HEADER_NAMES.items():
         hit = next((i for i, x in enumerate(lowered) if x in accepted), None)
         if hit is not None:
@@ -236,9 +220,10 @@ def _header_roles(names: list[str]) -> dict[str, int] | None:
     return roles if "utt_id" in roles else None
 
 
-def _parse_with_header(fields: list[str], roles: dict, where: str) -> ProtocolRecord:
+def _parse_with_header(
+    fields: list[str], names: list[str], roles: dict[str, int], where: str
+) -> ProtocolRecord:
     """A line of a protocol whose header names its columns (e.g. ``file,speaker,label``)."""
-    names = roles["_names"]
     if len(fields) != len(names):
         raise ProtocolError(f"{where}: {len(fields)} fields, but the header has {len(names)}")
     label, _ = _label_of(fields, where)
@@ -264,13 +249,15 @@ def read_protocol(path: str | Path) -> list[ProtocolRecord]:
     path = Path(path)
     records: list[ProtocolRecord] = []
     roles: dict[str, int] | None = None
+    header: list[str] = []
     for n, (lineno, line) in enumerate(_data_lines(path)):
         if n == 0 and not _label_positions(_split(line)):
-            roles = _header_roles(_split(line))  # header: use its column names if it has an id
+            header = _split(line)  # a header: used if it names the id column
+            roles = _header_roles(header)
             continue
         where = f"{path}:{lineno}"
         if roles:
-            records.append(_parse_with_header(_split(line), roles, where))
+            records.append(_parse_with_header(_split(line), header, roles, where))
         else:
             records.append(parse_protocol_line(line, where))
     if not records:
@@ -328,13 +315,13 @@ def read_scores(path: str | Path) -> ScoreFile:
     labels: list[str] = []
     attacks: list[str | None] = []
     layout = None
-    for lineno, line in _data_lines(path):
+    for n, (lineno, line) in enumerate(_data_lines(path)):
         where = f"{path}:{lineno}"
         fields = _split(line)
         if layout is None:
             numeric = [i for i, f in enumerate(fields) if _float(f) is not None]
             if not numeric:
-                if not scores:
+                if n == 0:
                     continue  # header
                 raise ProtocolError(f"{where}: no score in {fields!r}")
             layout = _score_layout(fields, numeric[-1])

@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="add a bootstrap confidence interval of the EER from N resamples",
+        help="add a bootstrap confidence interval of the EER from N resamples (bona fide and "
+        "spoof trials resampled separately with replacement; percentile interval)",
     )
     parser.add_argument(
         "--confidence", type=float, default=0.95, help="bootstrap confidence level (0.95)"
@@ -159,44 +160,39 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 def format_report(report: dict) -> str:
     """The human-readable text of a report from :func:`build_report`."""
-    lines = [
-        f"{report['scores']}: {report['n_bonafide']} bona fide, {report['n_spoof']} spoof"
-        + (" (scores negated)" if report["negated"] else ""),
-        f"  EER                       {report['eer_percent']:.6f} %"
-        f"  (threshold {report['eer_threshold']:.6g})",
-    ]
+    negated = " (scores negated)" if report["negated"] else ""
+    lines = [f"{report['scores']}: {report['n_bonafide']} bona fide, {report['n_spoof']} spoof"
+             + negated]  # fmt: skip
+
+    def row(label: str, value: str) -> None:
+        lines.append(f"  {label:<26}{value}")
+
+    row("EER", f"{report['eer_percent']:.6f} %  (threshold {report['eer_threshold']:.6g})")
     if "bootstrap" in report:
         b = report["bootstrap"]
-        lines.append(
-            f"  EER {b['level']:.0%} CI (bootstrap)  [{b['eer_low'] * 100:.6f} %, "
-            f"{b['eer_high'] * 100:.6f} %]  ({b['n_resamples']} resamples, seed {b['seed']})"
-        )
+        row(f"EER {b['level']:.0%} CI (bootstrap)",
+            f"[{b['eer_low'] * 100:.6f} %, {b['eer_high'] * 100:.6f} %]  "
+            f"({b['n_resamples']} resamples, seed {b['seed']})")  # fmt: skip
     if "min_tdcf_legacy" in report:
-        lines.append(f"  min t-DCF (2019 legacy)   {_fmt(report['min_tdcf_legacy'], '.10f')}")
-        lines.append(f"  min t-DCF (2021 revised)  {_fmt(report['min_tdcf_revised'], '.10f')}")
-    lines += [
-        f"  minDCF (ASVspoof 5)       {report['min_dcf']:.10f}",
-        f"  actDCF (ASVspoof 5)       {report['act_dcf']:.10f}",
-        f"  Cllr                      {report['cllr']:.10f} bits",
-    ]
+        row("min t-DCF (2019 legacy)", _fmt(report["min_tdcf_legacy"], ".10f"))
+        row("min t-DCF (2021 revised)", _fmt(report["min_tdcf_revised"], ".10f"))
+    row("minDCF (ASVspoof 5)", f"{report['min_dcf']:.10f}")
+    row("actDCF (ASVspoof 5)", f"{report['act_dcf']:.10f}")
+    row("Cllr", f"{report['cllr']:.10f} bits")
     if "teer_percent" in report:
-        lines.append(f"  t-EER                     {_fmt(report['teer_percent'], '.6f', ' %')}")
+        row("t-EER", _fmt(report["teer_percent"], ".6f", " %"))
     for name, message in report["errors"].items():
         lines.append(f"  note: {name} not computed: {message}")
     table = report["breakdown"]
     if table:
-        title = "attack" if table["by"] == "attack" else "condition"
-        lines.append(
-            "EER per attack (all bona fide pooled):"
-            if table["by"] == "attack"
-            else "EER per condition (bona fide and spoof of that condition):"
-        )
+        by_attack = table["by"] == "attack"
+        lines.append("EER per attack (all bona fide pooled):" if by_attack
+                     else "EER per condition (bona fide and spoof of that condition):")  # fmt: skip
+        title = "attack" if by_attack else "condition"
         lines.append(f"  {title:<24} {'n_bonafide':>10} {'n_spoof':>8} {'EER %':>10}")
-        for row in table["rows"]:
-            eer = _fmt(None if row["eer"] is None else row["eer"] * 100, ".4f")
-            lines.append(
-                f"  {row['group']:<24} {row['n_bonafide']:>10} {row['n_spoof']:>8} {eer:>10}"
-            )
+        for r in table["rows"]:
+            eer = _fmt(None if r["eer"] is None else r["eer"] * 100, ".4f")
+            lines.append(f"  {r['group']:<24} {r['n_bonafide']:>10} {r['n_spoof']:>8} {eer:>10}")
     return "\n".join(lines)
 
 
@@ -207,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise SpoofscopeError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.subset and not args.protocol:
+        raise SpoofscopeError("--subset selects protocol trials: give --protocol too")
     if not 0.0 < args.confidence < 1.0:
         raise SpoofscopeError(f"--confidence must be in (0, 1), got {args.confidence}")
     report = build_report(args)

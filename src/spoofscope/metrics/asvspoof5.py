@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spoofscope.metrics.det import MetricPoint, det_curve
+from spoofscope.metrics.det import DetCurve, MetricPoint, det_curve
 from spoofscope.metrics.errors import EmptyClassError, MetricInputError, as_scores
 from spoofscope.metrics.tdcf import (
     ASVSPOOF5_DEFAULT_ASV,
@@ -71,8 +71,10 @@ def min_dcf(bonafide: object, spoof: object, costs: DCFCosts | None = None) -> M
         >>> min_dcf([0.8, 0.3, 0.6], [0.1, 0.5, 0.35]).value
         0.6333333333333327
     """
-    c = costs or DCFCosts()
-    curve = det_curve(bonafide, spoof)
+    return _min_dcf_of_curve(det_curve(bonafide, spoof), costs or DCFCosts())
+
+
+def _min_dcf_of_curve(curve: DetCurve, c: DCFCosts) -> MetricPoint:
     p_target = 1 - c.p_spoof
     c_det = c.c_miss * curve.frr * p_target + c.c_fa * curve.far * (1 - p_target)
     i = int(np.argmin(c_det))
@@ -224,10 +226,10 @@ class Track1Metrics:
 
 def track1_metrics(bonafide: object, spoof: object, costs: DCFCosts | None = None) -> Track1Metrics:
     """minDCF, EER, Cllr and actDCF, as ``calculate_minDCF_EER_CLLR_actDCF`` returns them."""
-    eer_value = det_curve(bonafide, spoof).eer_point().value
+    curve = det_curve(bonafide, spoof)
     return Track1Metrics(
-        min_dcf=min_dcf(bonafide, spoof, costs).value,
-        eer=eer_value,
+        min_dcf=_min_dcf_of_curve(curve, costs or DCFCosts()).value,
+        eer=curve.eer_point().value,
         cllr=cllr(bonafide, spoof),
         act_dcf=act_dcf(bonafide, spoof, costs).value,
     )

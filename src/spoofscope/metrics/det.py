@@ -82,6 +82,22 @@ def _sorted_labels(bona: np.ndarray, spoof: np.ndarray) -> tuple[np.ndarray, np.
     return order, labels
 
 
+def _merged(bona: np.ndarray, spoof: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted pooled scores and their labels (True = bona fide), bona fide first in ties.
+
+    Same sequence as a stable argsort of ``concat(bona, spoof)``, but each class is sorted on
+    its own and the two are merged by ``searchsorted``, which is about twice as fast.
+    """
+    bona_sorted, spoof_sorted = np.sort(bona), np.sort(spoof)
+    pos = np.arange(bona.size) + np.searchsorted(spoof_sorted, bona_sorted, side="left")
+    labels = np.zeros(bona.size + spoof.size, dtype=bool)
+    labels[pos] = True
+    scores = np.empty(labels.size)
+    scores[pos] = bona_sorted
+    scores[~labels] = spoof_sorted
+    return scores, labels
+
+
 def _rates(labels: np.ndarray, n_bona: int, n_spoof: int) -> tuple[np.ndarray, np.ndarray]:
     """frr, far ``(N + 1,)`` from sorted labels ``(N,)`` (True = bona fide)."""
     n = labels.size
@@ -116,9 +132,8 @@ def det_curve(bonafide: object, spoof: object) -> DetCurve:
     """
     bona = as_scores(bonafide, "bona fide")
     spf = as_scores(spoof, "spoof")
-    order, labels = _sorted_labels(bona, spf)
+    sorted_scores, labels = _merged(bona, spf)
     frr, far = _rates(labels, bona.size, spf.size)
-    sorted_scores = np.concatenate((bona, spf))[order]
     thresholds = np.concatenate(([sorted_scores[0] - 0.001], sorted_scores))
     return DetCurve(frr, far, thresholds, bona.size, spf.size)
 

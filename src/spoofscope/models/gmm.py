@@ -174,14 +174,18 @@ class GMMBaseline(SpoofModel):
             from sklearn.exceptions import ConvergenceWarning
             from sklearn.mixture import GaussianMixture
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("GMM fitting needs scikit-learn: pip install 'spoofscope[gmm]'") from exc
+            raise ImportError(
+                "GMM fitting needs scikit-learn: pip install 'spoofscope[gmm]'"
+            ) from exc
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         self.eval()
         for name, waves in (("bonafide", bonafide_waves), ("spoof", spoof_waves)):
             frames = self._stack_features(waves, name)
             if cfg.max_train_frames is not None and len(frames) > cfg.max_train_frames:
-                frames = frames[np.sort(rng.choice(len(frames), cfg.max_train_frames, replace=False))]
+                frames = frames[
+                    np.sort(rng.choice(len(frames), cfg.max_train_frames, replace=False))
+                ]
             if len(frames) < cfg.n_components:
                 raise ValueError(
                     f"{name}: {len(frames)} feature frames cannot fit {cfg.n_components} components"

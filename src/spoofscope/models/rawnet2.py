@@ -97,7 +97,9 @@ class RawNet2Config:
             raise ValueError(f"blocks must be two positive counts, got {self.blocks}")
         sizes = (self.nb_samp, self.first_conv, self.nb_fc_node, self.gru_node, self.nb_gru_layer)
         if min(sizes) < 1:
-            raise ValueError(f"nb_samp, first_conv, nb_fc_node, gru_node, nb_gru_layer must be >= 1: {self}")
+            raise ValueError(
+                f"nb_samp, first_conv, nb_fc_node, gru_node, nb_gru_layer must be >= 1: {self}"
+            )
 
     @property
     def sinc_taps(self) -> int:
