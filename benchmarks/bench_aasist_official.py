@@ -77,7 +77,10 @@ def official_model(official_dir: Path, weights: Path) -> Callable[[torch.Tensor]
 
 
 def time_interleaved(
-    paths: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor, runs: int, warmup: int
+    paths: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+    x: torch.Tensor,
+    runs: int,
+    warmup: int,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Median milliseconds per call of each path, and each path's logits."""
     times: dict[str, list[float]] = {name: [] for name in paths}
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     base = "official" if "official" in paths else "eager"
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, weights {args.weights}")
     print(f"median of {args.runs} interleaved runs; speed-up and |logit diff| vs {base}")
-    print(f"{'batch':>5} {'path':>9} {'ms/batch':>10} {'ms/utt':>8} {'speed-up':>9} {'max|dlogit|':>12}")
+    header = ("batch", 5), ("path", 9), ("ms/batch", 10), ("ms/utt", 8), ("speed-up", 9)
+    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'max|dlogit|':>12}")
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": []}
     for batch in args.batch_sizes:
         x = load_inputs(args.weights, batch)

@@ -116,7 +116,8 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(F.selu(self.bn(self.conv1(x))))
         out = out + (x if self.skip is None else self.skip(x))
-        return F.max_pool2d(out, (1, 3))
+        # == max_pool2d(out, (1, 3)), which is many times slower on CPU
+        return F.max_pool1d(out.flatten(1, 2), 3).unflatten(1, out.shape[1:3])
 
 
 class AASIST(SpoofModel):
@@ -156,7 +157,10 @@ class AASIST(SpoofModel):
         return self.config.sinc_taps - 1 + 3**7
 
     def front_end(self, wave: torch.Tensor) -> torch.Tensor:
-        """Sinc filters, ``|.|``, 3x3 max pool, BN, SELU: ``(B, T) -> (B, 1, n_filters // 3, T')``."""
+        """Sinc filters, ``|.|``, 3x3 max pool, BN, SELU: ``(B, T) -> (B, 1, F, T')``.
+
+        ``F = n_filters // 3`` (23) and ``T' = (T - taps + 1) // 3``.
+        """
         filters = self.sinc_filters
         if self.training and self.config.freq_aug:
             filters = _mask_filters(filters)

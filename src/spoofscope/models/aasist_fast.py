@@ -26,8 +26,11 @@ from spoofscope.models.base import SpoofModel
 
 __all__ = ["FusedAASIST", "FusedBlock", "fold_batch_norm"]
 
-# elements of one chunk's largest intermediate (about 10 MB of float32)
-CHUNK_ELEMENTS = 32 * 24 * 3072
+# elements of one chunk's largest intermediate (about 5 MB of float32, cache-sized)
+CHUNK_ELEMENTS = 32 * 24 * 1536
+# the first blocks run one item at a time (their maps are large); the rest as a batch
+PER_ITEM_BLOCKS = 3
+CL = torch.channels_last
 
 
 def fold_batch_norm(
@@ -48,57 +51,99 @@ def fold_batch_norm(
 
 
 def max_pool_time(x: torch.Tensor) -> torch.Tensor:
-    """``max_pool2d(x, (1, 3))`` for ``(B, C, F, T) -> (B, C, F, T // 3)``, done in 1-D."""
-    b, c, f, t = x.shape
-    return F.max_pool1d(x.reshape(b, c * f, t), 3).view(b, c, f, t // 3)
+    """``max_pool2d(x, (1, 3))``: ``(B, C, F, T) -> (B, C, F, T // 3)``, layout preserved.
+
+    Three strided slices and two ``maximum`` calls; on channels-last tensors this is several
+    times faster than PyTorch's 2-D max pool with a ``(1, 3)`` kernel.
+    """
+    n = 3 * (x.size(-1) // 3)
+    return torch.maximum(torch.maximum(x[..., 0:n:3], x[..., 1:n:3]), x[..., 2:n:3])
 
 
 class FusedBlock(nn.Module):
-    """A :class:`~spoofscope.models.aasist.ResidualBlock` with BN folded, run in time chunks."""
+    """A :class:`~spoofscope.models.aasist.ResidualBlock` with BN folded, run in time chunks.
+
+    With a single input channel (block 1) the ``conv1`` and ``skip`` convolutions are small
+    GEMMs over 6 and 3 taps (oneDNN is slow for one input channel), and the skip output is
+    accumulated straight into the ``conv2`` output.
+    """
 
     def __init__(self, block: ResidualBlock) -> None:
         super().__init__()
         w1, b1 = fold_batch_norm(block.conv1.weight, block.conv1.bias, block.bn)
-        self.register_buffer("w1", w1.detach().clone())
-        self.register_buffer("b1", b1.detach().clone())
-        self.register_buffer("w2", block.conv2.weight.detach().clone())
-        self.register_buffer("b2", block.conv2.bias.detach().clone())
+        self.c_in, self.c_out = w1.size(1), w1.size(0)
         self.has_skip = block.skip is not None
-        if block.skip is not None:
-            self.register_buffer("ws", block.skip.weight.detach().clone())
-            self.register_buffer("bs", block.skip.bias.detach().clone())
-        self.c_out = w1.size(0)
+        self.gemm = self.c_in == 1 and block.skip is not None
+        b2 = block.conv2.bias
+        if self.gemm:  # taps as columns: (kh * 3 + kw, C_out)
+            self.register_buffer("w1", _frozen(w1.reshape(self.c_out, 6).t()))
+            self.register_buffer("ws", _frozen(block.skip.weight.reshape(self.c_out, 3).t()))
+            b2 = b2 + block.skip.bias
+        else:
+            self.register_buffer("w1", _frozen(w1).contiguous(memory_format=CL))
+            if block.skip is not None:
+                self.register_buffer("ws", _frozen(block.skip.weight).contiguous(memory_format=CL))
+                self.register_buffer("bs", _frozen(block.skip.bias))
+        self.register_buffer("b1", _frozen(b1))
+        self.register_buffer("w2", _frozen(block.conv2.weight).contiguous(memory_format=CL))
+        self.register_buffer("b2", _frozen(b2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, F, T) -> (B, C_out, F, T // 3)``."""
+        """``(B, C_in, F, T) -> (B, C_out, F, T // 3)``, channels-last in and out."""
         b, _, f, t = x.shape
         chunk = 3 * max(CHUNK_ELEMENTS // (3 * b * self.c_out * (f + 1)), 64)
-        if t <= chunk:
-            return self._whole(x)
-        return torch.cat([self._part(x, a, min(a + chunk, t)) for a in range(0, t, chunk)], -1)
-
-    def _whole(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.selu_(F.conv2d(x, self.w1, self.b1, padding=(1, 1)))
-        out = F.conv2d(y, self.w2, self.b2, padding=(0, 1))
-        out += F.conv2d(x, self.ws, self.bs, padding=(0, 1)) if self.has_skip else x
-        return max_pool_time(out)
+        parts = [self._part(x, a, min(a + chunk, t)) for a in range(0, t, chunk)]
+        return torch.cat(parts, -1) if len(parts) > 1 else parts[0]
 
     def _part(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
-        """Output frames ``[a, b)`` (before pooling) from input frames ``[a - 2, b + 2)``."""
+        """Output frames ``[a, b)`` (pooled: ``[a/3, b/3)``) from input frames ``[a-2, b+2)``.
+
+        Frames outside ``[0, T)`` are zeros, which reproduces both convolutions' padding.
+        """
         t = x.size(-1)
         lo, hi = max(a - 2, 0), min(b + 2, t)
         xs = x[..., lo:hi]
         if lo > a - 2 or hi < b + 2:
             xs = F.pad(xs, (lo - (a - 2), (b + 2) - hi))
-        y = F.selu_(F.conv2d(xs, self.w1, self.b1, padding=(1, 0)))  # frames [a-1, b+1)
+        if self.gemm:
+            y = self._conv1_gemm(xs)
+        else:
+            xs = xs.contiguous(memory_format=CL)
+            y = F.conv2d(xs, self.w1, self.b1, padding=(1, 0))
+        y = F.selu_(y)  # frames [a-1, b+1)
         if a == 0:
             y[..., 0] = 0  # conv2 zero-pads before frame 0
         if b == t:
             y[..., -1] = 0  # ... and after frame t-1
-        out = F.conv2d(y, self.w2, self.b2)
-        inner = xs[..., 1:-1]
-        out += F.conv2d(inner, self.ws, self.bs) if self.has_skip else inner[..., 1:-1]
+        out = F.conv2d(y, self.w2, self.b2)  # frames [a, b), channels-last
+        if self.gemm:
+            self._add_skip_gemm(out, xs)
+        elif self.has_skip:
+            out += F.conv2d(xs[..., 1:-1], self.ws, self.bs)
+        else:
+            out += xs[..., 2:-2]
         return max_pool_time(out)
+
+    def _conv1_gemm(self, xs: torch.Tensor) -> torch.Tensor:
+        """(2, 3) conv, freq padding 1: one-channel ``(B, 1, F, W)`` -> ``(B, C, F+1, W-2)``."""
+        n, _, f, w = xs.shape
+        p = F.pad(xs[:, 0], (0, 0, 1, 1))  # (B, F + 2, W)
+        cols = torch.stack(
+            [p[:, i : i + f + 1, j : j + w - 2] for i in (0, 1) for j in (0, 1, 2)], -1
+        )
+        y = torch.addmm(self.b1, cols.view(-1, 6), self.w1)
+        return y.view(n, f + 1, w - 2, self.c_out).permute(0, 3, 1, 2)
+
+    def _add_skip_gemm(self, out: torch.Tensor, xs: torch.Tensor) -> None:
+        """``out += skip(x)`` (bias already in ``conv2``) for a one-channel input, in place."""
+        n, _, f, w = xs.shape
+        cols = torch.stack([xs[:, 0, :, 1 + j : w - 3 + j] for j in (0, 1, 2)], -1)
+        out_2d = out.permute(0, 2, 3, 1).view(-1, self.c_out)  # channels-last storage
+        out_2d.addmm_(cols.view(-1, 3), self.ws)
+
+
+def _frozen(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().clone()
 
 
 class FusedAASIST(SpoofModel):
@@ -142,9 +187,16 @@ class FusedAASIST(SpoofModel):
         return F.selu_(x.mul_(self.front_scale).add_(self.front_shift)).unsqueeze(1)
 
     def encode(self, wave: torch.Tensor) -> torch.Tensor:
-        """Encoder map ``(B, C, F, T'')``."""
-        x = self.front_end(wave)
-        for block in self.blocks:
+        """Encoder map ``(B, C, F, T'')`` (channels-last)."""
+        head, tail = self.blocks[:PER_ITEM_BLOCKS], self.blocks[PER_ITEM_BLOCKS:]
+        items = []
+        for item in wave.split(1):
+            x = self.front_end(item)
+            for block in head:
+                x = block(x)
+            items.append(x)
+        x = torch.cat(items) if len(items) > 1 else items[0]
+        for block in tail:
             x = block(x)
         return x
 
