@@ -27,11 +27,12 @@ SEGMENT = 64600
 def prepared(name: str):
     torch.manual_seed(0)
     model = build_model(name)
-    if not model.trainable_by_gradient:  # GMMs: fit quickly on noise so they can score
+    if not model.trainable_by_gradient:  # GMMs: fit briefly on noise so they can score
+        model = build_model(name, max_iter=2)
         rng = np.random.default_rng(0)
-        bona = [rng.normal(0, 0.1, SEGMENT * 4).astype(np.float32)]
-        spoof = [rng.normal(0, 0.05, SEGMENT * 4).astype(np.float32)]
-        model.fit(bona, spoof, max_iter=2)
+        bona = [rng.normal(0, 0.1, SEGMENT * 20).astype(np.float32)]
+        spoof = [rng.normal(0, 0.05, SEGMENT * 20).astype(np.float32)]
+        model.fit(bona, spoof)
     return model.eval()
 
 

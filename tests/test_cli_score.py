@@ -56,9 +56,7 @@ def test_bad_file_is_reported_and_the_rest_go_on(reference_dir, tmp_path, capsys
     sf.write(good, 0.3 * np.sin(np.arange(20000) * 0.2), 16000)
     ckpt = reference_dir / "aasist" / "AASIST-L.pth"
     out_json = tmp_path / "out.json"
-    code = main(
-        ["score", "--checkpoint", str(ckpt), str(bad), str(good), "--json", str(out_json)]
-    )
+    code = main(["score", "--checkpoint", str(ckpt), str(bad), str(good), "--json", str(out_json)])
     captured = capsys.readouterr()
     assert code == 0
     assert "broken.wav" in captured.err and "1 of 2" in captured.err

@@ -6,7 +6,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .flac .ogg .oga .opus .mp3 .m4a .aac .mp4 .webm .mkv .aif .aiff .au .caf .wma".split()
+    [
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".mp4",
+        ".webm",
+        ".mkv",
+        ".aif",
+        ".aiff",
+        ".au",
+        ".caf",
+        ".wma",
+    ]
 )
 
 
