@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from spoofscope import __version__
 from spoofscope.errors import SpoofscopeError
 
-COMMANDS = ("score", "models", "metrics")
+COMMANDS = ("score", "models", "metrics", "evaluate", "train", "prepare")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from spoofscope.data.specaugment import FILLS, spec_augment
 from spoofscope.features import FLOAT32_EPS, LFCC
 from spoofscope.models.base import SpoofModel
 
@@ -53,6 +54,11 @@ class LCNNConfig:
         with_energy: c0 replaced by the log frame energy.
         deltas: append delta and delta-delta (unnormalised, width 3).
         dropout: dropout after the CNN (0.7).
+        specaug_freq_masks, specaug_time_masks: SpecAugment masks per example over the
+            feature dims and the frames, applied to the LFCC features in train mode only
+            (:func:`spoofscope.data.specaugment.spec_augment`); 0 and 0 (the default) = off.
+        specaug_freq_width, specaug_time_width: largest mask widths (dims, frames).
+        specaug_fill: ``"zero"`` or ``"mean"``.
     """
 
     segment_samples: int = 64600
@@ -65,10 +71,17 @@ class LCNNConfig:
     with_energy: bool = True
     deltas: bool = True
     dropout: float = 0.7
+    specaug_freq_masks: int = 0
+    specaug_freq_width: int = 8
+    specaug_time_masks: int = 0
+    specaug_time_width: int = 20
+    specaug_fill: str = "zero"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        for name in ("segment_samples", "frame_length", "frame_shift", "n_fft", "lfcc_dim"):
+        for name in ("segment_samples", "frame_length", "frame_shift", "n_fft", "lfcc_dim",
+                     "specaug_freq_masks", "specaug_freq_width", "specaug_time_masks",
+                     "specaug_time_width"):  # fmt: skip
             set_(self, name, int(getattr(self, name)))
         for name in ("lfcc_f_max", "pre_emphasis", "dropout"):
             set_(self, name, float(getattr(self, name)))
@@ -78,6 +91,10 @@ class LCNNConfig:
             raise ValueError(f"the LCNN needs >= 16 feature dims, got {self.feature_dim}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.specaug_fill not in FILLS:
+            raise ValueError(f"specaug_fill {self.specaug_fill!r} is not one of {FILLS}")
+        if min(self.specaug_freq_masks, self.specaug_time_masks) < 0:
+            raise ValueError("specaug_freq_masks and specaug_time_masks must be >= 0")
 
     @property
     def feature_dim(self) -> int:
@@ -154,8 +171,19 @@ class LCNN(SpoofModel):
         return 15 * self.config.frame_shift
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
-        """``(B, T) -> (B, frames, feature_dim)`` LFCC with deltas."""
-        return self.lfcc(wave).transpose(1, 2)
+        """``(B, T) -> (B, frames, feature_dim)`` LFCC with deltas (SpecAugment in training)."""
+        feats = self.lfcc(wave)  # (B, feature_dim, frames)
+        cfg = self.config
+        if self.training and (cfg.specaug_freq_masks or cfg.specaug_time_masks):
+            feats = spec_augment(
+                feats,
+                cfg.specaug_freq_masks,
+                cfg.specaug_freq_width,
+                cfg.specaug_time_masks,
+                cfg.specaug_time_width,
+                fill=cfg.specaug_fill,
+            )
+        return feats.transpose(1, 2)
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """``(B, T) -> (B, 32 * feature_dim // 16)``: the time-averaged BiLSTM output."""
