@@ -273,7 +273,7 @@ class _Trainer:
             "best_eer": p.best_eer, "lr": self.schedule.current_lr(),
             "seconds": round(time.perf_counter() - start, 3),
             "train_items": int(n_items), "skipped_train": int(skipped),
-            "skipped_dev": dev.skipped if dev else 0,
+            "skipped_dev": dev.skipped if dev else 0, "dev_items": dev.n_scored if dev else 0,
         }  # fmt: skip
         if info.is_main:
             self._save(improved, record)

@@ -93,7 +93,7 @@ def train_gmm(
         raise SpoofscopeError(f"cannot fit {model.name!r}: {exc}") from None
     skipped_files = {"train": skipped[0], "dev": 0}
     progress = Progress(epoch=1, step=0, finished=True, stop_reason="fitted")
-    dev_eer = None
+    dev_eer, dev_items = None, 0
     if dev:
         dev_ds = AudioDataset(
             dev, sample_rate=model.sample_rate, segment_samples=model.segment_samples,
@@ -102,13 +102,14 @@ def train_gmm(
         batch = cfg.data.eval_batch_size or cfg.data.batch_size
         single = DistInfo(0, 1, 0, info.device)
         result = DevEvaluator(dev_ds, batch, cfg.data.workers, single, amp=False)(model)
-        dev_eer, skipped_files["dev"] = result.eer, result.skipped
+        dev_eer, skipped_files["dev"], dev_items = result.eer, result.skipped, result.n_scored
         progress.best_eer, progress.best_epoch = dev_eer, 1
     record = {
         "epoch": 1, "step": 0, "train_loss": None, "dev_eer": dev_eer, "best_eer": dev_eer,
         "lr": None, "seconds": round(time.perf_counter() - start, 3),
         "train_items": len(train) - skipped_files["train"],
         "skipped_train": skipped_files["train"], "skipped_dev": skipped_files["dev"],
+        "dev_items": dev_items,
     }  # fmt: skip
     card = data_card(cfg, train, dev, skipped_files)
     extra = {"training": {**record, "loss": "gmm-em"}}
