@@ -149,3 +149,12 @@ def test_cli_print_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["train", str(path), "--set", "optim.lr=3e-4", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "lr: 0.0003" in out and "name: lcnn" in out
+
+
+def test_diff_configs_lists_changed_dotted_keys() -> None:
+    from spoofscope.config_io import diff_configs
+
+    old = {"optim": {"lr": 0.1, "betas": [0.9, 0.99]}, "epochs": 2, "free": {}}
+    new = {"optim": {"lr": 0.2, "betas": [0.9, 0.99]}, "epochs": 2, "free": {"x": 1}}
+    assert diff_configs(old, new) == ["free", "free.x", "optim.lr"]
+    assert diff_configs(old, old) == []

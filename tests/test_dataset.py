@@ -53,7 +53,9 @@ def test_random_crop_is_a_seeded_window(utts: list[Utterance]) -> None:
         ds.set_epoch(epoch)
         starts.add(float(ds[0]["wave"][0]))
     assert len(starts) > 1  # the crop moves between epochs
-    assert np.array_equal(ds[1]["wave"], repeat_pad(AudioDataset(utts, crop="full")[1]["wave"], 4000))
+    assert np.array_equal(
+        ds[1]["wave"], repeat_pad(AudioDataset(utts, crop="full")[1]["wave"], 4000)
+    )
 
 
 def test_first_crop_and_repeat_pad(utts: list[Utterance]) -> None:
@@ -149,7 +151,12 @@ def test_build_augmenter_disabled_and_invalid() -> None:
 
 
 def test_augmentation_enabled_in_the_dataset(utts: list[Utterance]) -> None:
-    settings = {"enabled": True, "order": ["gain", "speed"], "gain": {"p": 1.0}, "speed": {"p": 1.0}}
+    settings = {
+        "enabled": True,
+        "order": ["gain", "speed"],
+        "gain": {"p": 1.0},
+        "speed": {"p": 1.0},
+    }
     aug = build_augmenter(settings)
     assert aug is not None
     plain = AudioDataset(utts, segment_samples=4000, crop="random", seed=5)

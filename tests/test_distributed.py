@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 import yaml
 
 from spoofscope.checkpoint import load_checkpoint

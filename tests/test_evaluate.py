@@ -39,7 +39,12 @@ def checkpoint(tmp_path_factory):
     model = build_model("lfcc-gmm", n_components=4, segment_samples=SEG)
     model.fit([tone(rng, SEG) for _ in range(6)], [noise(rng, SEG) for _ in range(6)])
     path = tmp_path_factory.mktemp("ckpt") / "gmm.safetensors"
-    save_checkpoint(model, path, data_card={"datasets": ["synthetic-tones/train"]})
+    card = {  # the shape spoofscope.train writes
+        "train": {"manifest": "/data/train.jsonl", "count": 12, "labels": {"bonafide": 6,
+                  "spoof": 6}, "datasets": {"synthetic-tones/train": 12}},
+        "dev": None,
+    }  # fmt: skip
+    save_checkpoint(model, path, data_card=card)
     return path
 
 
@@ -283,3 +288,76 @@ def test_report_doctests_and_condition_keys():
     ]  # fmt: skip
     # per-utterance text, single-valued and non-scalar fields are not conditions
     assert condition_keys(utts) == ["bitrate", "codec"]
+
+
+def test_official_mode_reproduces_the_official_aasist_scores(reference_dir, tmp_path):
+    """Official window mode + official score mode = logit[1] of the official pipeline."""
+    doc = json.loads((reference_dir / "aasist" / "expected_logits.json").read_text())
+    expected = doc["results"]["AASIST-L.pth"]["outputs"]
+    clips = ["LA_T_1272637", "LA_D_1003356", "LA_E_6163791"]
+    utts = []
+    for clip in clips:
+        logits = expected[f"{clip}.model_input.npy"]["logits"]
+        label = "bonafide" if logits[1] > logits[0] else "spoof"
+        path = reference_dir / "aasist" / "inputs" / f"{clip}.flac"
+        utts.append(Utterance(clip, str(path), label, "asvspoof2019-la"))
+    manifest = tmp_path / "la.jsonl"
+    write_manifest(utts, manifest)
+    ckpt = reference_dir / "aasist" / "AASIST-L.pth"
+    extra = ["--score-mode", "official", "--workers", "0", "--bootstrap", "0", "--no-plots"]
+    code = run(ckpt, [manifest], tmp_path / "out", *extra)
+    assert code == 0
+    lines = (tmp_path / "out" / "la" / "scores.txt").read_text().splitlines()
+    scores = dict(line.split() for line in lines)
+    for clip in clips:
+        want = expected[f"{clip}.model_input.npy"]["logits"][1]
+        assert float(scores[clip]) == pytest.approx(want, abs=2e-4)
+    meta = json.loads((tmp_path / "out" / "la" / "metrics.json").read_text())
+    assert meta["model"] == "aasist-l" and meta["score_mode"] == "official"
+    assert meta["train_set"] is None and "first 64600 samples" in meta["window"]["description"]
+
+
+class MeanModel(torch.nn.Module):
+    """Logits (0, mean of the window): the log-odds score of a window is its mean sample
+    (NaN when the mean is above 0.9, to stand for a model failing on some input)."""
+
+    segment_samples, sample_rate = 400, SR
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def forward(self, wave):
+        self.batches.append(tuple(wave.shape))
+        mean = wave.mean(dim=1)
+        mean = torch.where(mean > 0.9, torch.nan, mean)
+        return torch.stack([torch.zeros_like(mean), mean], dim=1)
+
+
+def test_score_utterances_windows_batches_and_aggregates(tmp_path):
+    from spoofscope.evaluate import EvalOptions, score_utterances
+    from spoofscope.windows import make_windows
+
+    waves = {
+        "ramp": np.linspace(-0.5, 0.5, 1000, dtype=np.float32),  # 4 windows of 400, hop 200
+        "short": np.full(150, 0.25, np.float32),  # repeat-padded to 400
+        "nan": np.full(500, 0.95, np.float32),
+    }
+    utts = []
+    for name, wave in waves.items():
+        sf.write(tmp_path / f"{name}.wav", wave, SR, subtype="FLOAT")
+        utts.append(Utterance(name, str(tmp_path / f"{name}.wav"), "bonafide"))
+    model = MeanModel()
+    options = EvalOptions(window_mode="full", batch_size=3, workers=0)
+    scored, failures = score_utterances(model, utts, options)
+    assert [f.id for f in failures] == ["nan"] and "non-finite" in failures[0].error
+    got = {s.utt.id: s for s in scored}
+    want = make_windows(waves["ramp"], 400, 0.5).segments.mean(axis=1).mean()
+    assert got["ramp"].score == pytest.approx(float(want), abs=1e-6)
+    assert got["ramp"].n_windows == 4 and got["ramp"].n_samples == 1000
+    assert got["short"].score == pytest.approx(0.25) and got["short"].n_windows == 1
+    # 4 + 1 + 2 windows in batches of 3 that mix files
+    assert model.batches == [(3, 400), (3, 400), (1, 400)]
+    first, _ = score_utterances(MeanModel(), utts[:1], EvalOptions(workers=2))
+    assert first[0].score == pytest.approx(float(waves["ramp"][:400].mean()), abs=1e-6)
+    assert first[0].n_windows == 1 and first[0].n_samples is None

@@ -216,13 +216,16 @@ def test_resume_continues_exactly(task: dict[str, Path], tmp_path: Path) -> None
     a, meta = load_checkpoint(tmp_path / "a" / "last.safetensors")
     b, _ = load_checkpoint(tmp_path / "b" / "last.safetensors")
     assert state_hash(a) == state_hash(b)
-    assert read_metrics(tmp_path / "a")[1]["train_loss"] == read_metrics(tmp_path / "b")[1][
-        "train_loss"
-    ]
+    assert (
+        read_metrics(tmp_path / "a")[1]["train_loss"]
+        == read_metrics(tmp_path / "b")[1]["train_loss"]
+    )
     assert len(meta["extra"]["oc_softmax"]["center"]) == a.fc2.in_features
 
 
-def test_unreadable_training_file_is_skipped(task: dict[str, Path], tmp_path: Path) -> None:
+def test_unreadable_training_file_is_skipped(
+    task: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lines = task["train"].read_text().splitlines()
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"not audio at all")
@@ -232,12 +235,15 @@ def test_unreadable_training_file_is_skipped(task: dict[str, Path], tmp_path: Pa
     ]
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("\n".join(lines + [json.dumps(e) for e in extra]) + "\n")
-    cfg = load_config(TrainConfig, write_config(tmp_path / "c.yaml", tiny_config(task)), [
-        f"data.train={manifest}", "epochs=2", "schedule.name=none",
-    ])  # fmt: skip
-    summary = run_training(cfg, tmp_path / "out")
-    assert summary["skipped_files"] == {"train": 4, "dev": 0}  # 2 files x 2 epochs
-    assert [r["skipped_train"] for r in read_metrics(tmp_path / "out")] == [2, 2]
+    config = write_config(tmp_path / "c.yaml", tiny_config(task))
+    args = ["--set", f"data.train={manifest}", "--set", "epochs=2", "--out", str(tmp_path / "o")]
+    assert main(["train", str(config), *args]) == 0
+    captured = capsys.readouterr()
+    assert "skipped unreadable files: 4 train, 0 dev" in captured.err  # 2 files x 2 epochs
+    assert '"train": 4' in captured.out  # the JSON summary
+    lines = read_metrics(tmp_path / "o")
+    assert [r["skipped_train"] for r in lines] == [2, 2]
+    assert [r["train_items"] + r["skipped_train"] for r in lines] == [24, 24]  # 3 full batches
 
 
 def test_gmm_trains_through_the_same_command(task: dict[str, Path], tmp_path: Path) -> None:
@@ -260,7 +266,7 @@ def test_finetune_official_aasist_l_with_frozen_backbone(
     before = load_model(official).state_dict()
     cfg = load_config(TrainConfig, None, [
         f"init_from={official}", "freeze=all-but-classifier", f"data.train={task['train']}",
-        "data.segment_samples=4000", "data.batch_size=4", "data.workers=0", "max_steps=2",
+        "model.overrides.nb_samp=4000", "data.batch_size=4", "data.workers=0", "max_steps=2",
         "optim.lr=0.01", "schedule.name=none",
     ])  # fmt: skip
     summary = run_training(cfg, tmp_path / "ft")
@@ -268,6 +274,7 @@ def test_finetune_official_aasist_l_with_frozen_backbone(
     assert not (tmp_path / "ft" / "best.safetensors").exists()
     after, meta = load_checkpoint(tmp_path / "ft" / "last.safetensors")
     assert after.name == "aasist-l" and meta["data_card"]["dev"] is None
+    assert after.segment_samples == 4000 == meta["data_card"]["segment_samples"]  # override
     changed = {k for k, v in after.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"classifier.weight", "classifier.bias"}
 
@@ -291,3 +298,63 @@ def test_setup_errors_are_clear(task: dict[str, Path], tmp_path: Path) -> None:
         run_training(load_config(TrainConfig, base, [f"data.dev={one_class}"]), tmp_path / "y")
     with pytest.raises(SpoofscopeError, match="no train_state.pt"):
         run_training(load_config(TrainConfig, base), tmp_path / "z", resume=True)
+
+
+def test_early_stopping_best_checkpoint_and_plateau(
+    task: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted dev EERs: the best epoch is kept, the plateau halves the rate, training
+    stops after ``patience`` epochs without improvement."""
+    from spoofscope import train_eval
+
+    eers = iter([0.3, 0.2, 0.25, 0.2, 0.1, 0.5, 0.4])
+    monkeypatch.setattr(
+        train_eval.DevEvaluator,
+        "__call__",
+        lambda self, model: train_eval.DevResult(next(eers), 16, 0),
+    )
+    cfg = load_config(TrainConfig, write_config(tmp_path / "c.yaml", tiny_config(task)), [
+        "epochs=10", "patience=2", "max_steps=20", "schedule.name=plateau",
+        "schedule.plateau_patience=0", "optim.lr=0.001", "data.train_crop=first",
+    ])  # fmt: skip
+    summary = run_training(cfg, tmp_path / "out")
+    assert summary["stop_reason"] == "early stopping" and summary["epochs"] == 4
+    assert summary["best_eer"] == 0.2 and summary["best_epoch"] == 2
+    lines = read_metrics(tmp_path / "out")
+    assert [r["best_eer"] for r in lines] == [0.3, 0.2, 0.2, 0.2]
+    assert [r["lr"] for r in lines] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    _, meta = load_checkpoint(tmp_path / "out" / "best.safetensors")
+    assert meta["extra"]["training"]["epoch"] == 2
+    # resuming a finished run trains no further, unless the limits change
+    assert run_training(cfg, tmp_path / "out", resume=True)["epochs"] == 4
+    more = load_config(TrainConfig, tmp_path / "out" / "resolved_config.yaml", ["patience=5"])
+    again = run_training(more, tmp_path / "out", resume=True)  # 0.1, 0.5, then step 20
+    assert again["stop_reason"] == "max_steps" and again["epochs"] == 7
+    assert again["best_eer"] == 0.1 and again["best_epoch"] == 5
+    assert [r["step"] for r in read_metrics(tmp_path / "out")] == [3, 6, 9, 12, 15, 18, 20]
+
+
+def test_lcnn_full_length_dev_and_max_steps(task: dict[str, Path], tmp_path: Path) -> None:
+    cfg = load_config(TrainConfig, write_config(tmp_path / "c.yaml", tiny_config(task, "lcnn")), [
+        "data.dev_crop=full", "data.eval_batch_size=5", "max_steps=2", "optim.name=adamw",
+        "data.workers=1",
+    ])  # fmt: skip
+    summary = run_training(cfg, tmp_path / "out")
+    assert summary["steps"] == 2 and summary["stop_reason"] == "max_steps"
+    (record,) = read_metrics(tmp_path / "out")
+    assert record["dev_items"] == 16 and record["dev_eer"] is not None
+
+
+def test_freeze_prefixes_and_frozen_batchnorm() -> None:
+    from spoofscope.train_setup import apply_freeze, set_frozen_bn_eval
+
+    model = build_model("rawnet2-lite", **get_spec("rawnet2-lite").tiny)
+    frozen = apply_freeze(model, ["blocks", "first_bn"])
+    assert frozen and all(n.startswith(("blocks.", "first_bn.")) for n in frozen)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and not trainable & set(frozen) and "fc2.weight" in trainable
+    model.train()
+    set_frozen_bn_eval(model, ["blocks", "first_bn"])
+    assert not model.first_bn.training and model.bn_before_gru.training
+    with pytest.raises(SpoofscopeError, match="leaves no trainable"):
+        apply_freeze(build_model("lcnn"), ["cnn", "blstm", "output"])

@@ -7,16 +7,10 @@ raises :class:`ConfigError` naming the valid keys at that level. Fields annotate
 ``dict[...]`` are free-form: their keys are checked by whoever consumes them.
 
 Example:
-    >>> from dataclasses import dataclass, field
-    >>> @dataclass
-    ... class Optim:
-    ...     lr: float = 1e-3
-    >>> @dataclass
-    ... class Run:
-    ...     optim: Optim = field(default_factory=Optim)
-    ...     epochs: int = 1
-    >>> from_dict(Run, apply_overrides({"epochs": 3}, ["optim.lr=3e-4"])).optim.lr
-    0.0003
+    >>> from spoofscope.train_config import TrainConfig
+    >>> cfg = from_dict(TrainConfig, apply_overrides({"epochs": 3}, ["optim.lr=3e-4"]))
+    >>> cfg.optim.lr, cfg.epochs
+    (0.0003, 3)
 """
 
 from __future__ import annotations
@@ -36,8 +30,10 @@ T = TypeVar("T")
 __all__ = [
     "ConfigError",
     "apply_overrides",
+    "diff_configs",
     "from_dict",
     "load_config",
+    "load_yaml",
     "parse_override",
     "save_config",
     "to_dict",
@@ -128,25 +124,49 @@ def to_dict(config: Any) -> Any:
     return config
 
 
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file holding a mapping (an empty file gives ``{}``).
+
+    Raises:
+        ConfigError: missing file, invalid YAML, or not a mapping at the top level.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
     """Read YAML ``path`` (or start from defaults when None), apply overrides, build ``cls``.
 
     Raises:
         ConfigError: missing or unreadable file, invalid YAML, unknown keys, wrong types.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a YAML mapping at the top level")
-    data = apply_overrides(data, list(overrides or []))
-    return from_dict(cls, data)
+    data = load_yaml(path) if path is not None else {}
+    return from_dict(cls, apply_overrides(data, list(overrides or [])))
+
+
+def diff_configs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two nested mappings, sorted.
+
+    Example:
+        >>> diff_configs({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}, "d": 0})
+        ['a.c', 'd']
+    """
+
+    def flat(node: Any, prefix: str) -> dict[str, Any]:
+        if not isinstance(node, dict) or not node:
+            return {prefix: node}
+        return {k: v for key, val in node.items() for k, v in flat(val, f"{prefix}.{key}").items()}
+
+    a, b = flat(old, ""), flat(new, "")
+    return sorted(k.lstrip(".") for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def save_config(config: Any, path: str | Path) -> Path:

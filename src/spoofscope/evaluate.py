@@ -11,7 +11,10 @@ Two window conventions (every report names the one used):
 
 Files are decoded one by one (a few ahead in threads) and their windows scored in batches that
 mix files, so memory holds at most ``batch_size`` windows plus the files being decoded.
-Unreadable files are logged and returned as failures, never raised.
+Unreadable files are logged and returned as failures, never raised. While scoring, denormal
+floats are flushed to zero (``torch.set_flush_denormal``): quiet or tonal input drives some
+activations into the denormal range, where x86 CPUs run 10-20x slower (measured: AASIST-L on
+pure tones, 2.1 s vs 0.11 s per window); the scores change by far less than float32 rounding.
 
 The reporting side (files, tables) is :mod:`spoofscope.report`; plots are
 :mod:`spoofscope.plots`.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +266,42 @@ class _Batcher:
         self.segments.clear()
 
 
+def _feed(utterances, load, options, batcher, kept, failures, progress) -> None:
+    """Decode every utterance and hand its windows to ``batcher``; record failures."""
+    from spoofscope.audio import repeat_pad
+
+    segment = int(batcher.model.segment_samples)
+    for utt, wave in _decoded(utterances, load, options.workers):
+        if progress:
+            progress(1)
+        if isinstance(wave, Exception):
+            log.warning("skipping %s (%s): %s", utt.id, utt.path, wave)
+            failures.append(Failure(utt.id, utt.path, str(wave)))
+            continue
+        owner = len(kept)
+        kept.append((utt, None if options.window_mode == "official" else int(wave.size)))
+        if wave.size <= segment:  # always so in official mode: only the prefix is decoded
+            batcher.add(owner, repeat_pad(wave, segment))
+            continue
+        starts, _ = window_bounds(int(wave.size), segment, options.hop)
+        for start in starts.tolist():
+            batcher.add(owner, wave[start : start + segment])
+    batcher.flush()
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush denormal floats to zero inside the block (a no-op where the CPU cannot)."""
+    import torch
+
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
 def score_utterances(
     model: Any,
     utterances: Sequence[Utterance],
@@ -282,34 +322,20 @@ def score_utterances(
         ``(scored, failures)``: scored utterances in input order, and the unreadable ones
         (each logged as a warning).
     """
-    from spoofscope.audio import repeat_pad
-
     segment, rate = int(model.segment_samples), int(model.sample_rate)
     batcher = _Batcher(model, options.score_mode, options.batch_size)
     kept: list[tuple[Utterance, int | None]] = []
     failures: list[Failure] = []
     load = _loader(options, segment, rate)
-    for utt, wave in _decoded(utterances, load, options.workers):
-        if progress:
-            progress(1)
-        if isinstance(wave, Exception):
-            log.warning("skipping %s (%s): %s", utt.id, utt.path, wave)
-            failures.append(Failure(utt.id, utt.path, str(wave)))
-            continue
-        owner = len(kept)
-        kept.append((utt, None if options.window_mode == "official" else int(wave.size)))
-        if wave.size <= segment:
-            batcher.add(owner, repeat_pad(wave, segment))
-            continue
-        starts, _ = window_bounds(int(wave.size), segment, options.hop)
-        if options.window_mode == "official":
-            starts = starts[:1]
-        for start in starts.tolist():
-            batcher.add(owner, wave[start : start + segment])
-    batcher.flush()
+    with flush_denormals():
+        _feed(utterances, load, options, batcher, kept, failures, progress)
     scored = []
     for owner, (utt, n_samples) in enumerate(kept):
         windows = batcher.window_scores[owner]
         score = aggregate(windows, options.aggregation, k=options.top_k)
+        if not np.isfinite(score):
+            log.warning("excluding %s (%s): the model gave score %r", utt.id, utt.path, score)
+            failures.append(Failure(utt.id, utt.path, f"non-finite model score {score!r}"))
+            continue
         scored.append(ScoredUtterance(utt, score, len(windows), n_samples))
     return scored, failures

@@ -175,33 +175,46 @@ def write_score_table(path: str | Path, sset: ScoredSet, sample_rate: int) -> Pa
     return path
 
 
+_CARD_KEYS = ("train_set", "train", "train_datasets", "datasets", "dataset", "corpus", "name")
+
+
+def _card_names(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return " + ".join(v for v in value if v) or None
+    if not isinstance(value, dict) or not value:
+        return None
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+        return " + ".join(sorted(k for k in value if k)) or None  # {dataset: count}
+    for key in _CARD_KEYS:
+        found = _card_names(value.get(key))
+        if found:
+            return found
+    manifest = value.get("manifest")
+    return Path(manifest).name if isinstance(manifest, str) and manifest else None
+
+
 def train_set_name(metadata: dict[str, Any] | None) -> str | None:
     """What the model was trained on, from a checkpoint's ``data_card`` (None if unknown).
 
-    Looks, in order, at the keys ``train_set``, ``train``, ``train_datasets``, ``datasets``,
-    ``dataset``, ``corpus``, ``name`` of the card (a string, or a list of strings joined by
-    ``" + "``); a card that is a plain string is returned as is.
+    Looks, in order, at the card keys ``train_set``, ``train``, ``train_datasets``,
+    ``datasets``, ``dataset``, ``corpus``, ``name`` (each a string, a list of strings, a
+    ``{dataset: count}`` dict, or a nested card), then at ``manifest`` (its file name).
 
     Example:
-        >>> train_set_name({"data_card": {"datasets": ["asvspoof2019-la/train", "wavefake"]}})
-        'asvspoof2019-la/train + wavefake'
+        >>> card = {"train": {"manifest": "/data/la_train.jsonl", "count": 9,
+        ...                   "datasets": {"asvspoof2019-la/train": 9}}, "dev": None}
+        >>> train_set_name({"data_card": card})
+        'asvspoof2019-la/train'
+        >>> train_set_name({"data_card": {"train": {"manifest": "/x/mine.jsonl", "datasets": {}}}})
+        'mine.jsonl'
+        >>> train_set_name({"data_card": {"datasets": ["la/train", "wavefake"]}})
+        'la/train + wavefake'
         >>> train_set_name({"data_card": None}) is None
         True
     """
-    card = (metadata or {}).get("data_card")
-    if isinstance(card, str):
-        return card or None
-    if not isinstance(card, dict):
-        return None
-    for key in ("train_set", "train", "train_datasets", "datasets", "dataset", "corpus", "name"):
-        value = card.get(key)
-        if isinstance(value, dict):
-            value = train_set_name({"data_card": value})
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return " + ".join(value)
-    return None
+    return _card_names((metadata or {}).get("data_card"))
 
 
 def cross_corpus_row(sset: ScoredSet, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: linear warm-up, then constant, cosine, or reduce-on-plateau.
+"""Optimizers and learning-rate schedules: linear warm-up, then constant, cosine, or
+reduce-on-plateau.
 
 :class:`LRSchedule` sets the learning rate of every parameter group itself (no torch
 scheduler object) from a small, exactly resumable state: the step count and, for the
@@ -11,8 +12,9 @@ import math
 from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["SCHEDULES", "LRSchedule"]
+__all__ = ["SCHEDULES", "LRSchedule", "build_optimizer"]
 
 SCHEDULES = ("none", "cosine", "warmup-cosine", "plateau")
 
@@ -124,3 +126,18 @@ class LRSchedule:
     def _apply(self) -> None:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = self.lr_at(self.step_count, base)
+
+
+def build_optimizer(module: nn.Module, optim: Any) -> torch.optim.Optimizer:
+    """Adam or AdamW over ``module``'s trainable parameters.
+
+    Args:
+        module: the model (or model + loss) being trained.
+        optim: an :class:`~spoofscope.train_config.OptimSection` (``name``, ``lr``,
+            ``betas``, ``weight_decay``).
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(optim.name)
+    if cls is None:
+        raise ValueError(f"unknown optimizer {optim.name!r}; valid choices: adam, adamw")
+    return cls(params, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)

@@ -17,27 +17,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 
-from spoofscope.config_io import save_config
-from spoofscope.data.dataset import AudioDataset, build_augmenter, collate
+from spoofscope.config_io import diff_configs, load_yaml, save_config, to_dict
 from spoofscope.distributed import DistInfo, all_reduce_sum, broadcast_state, setup, teardown
 from spoofscope.errors import SpoofscopeError
 from spoofscope.losses import Objective, class_counts, class_weights
-from spoofscope.schedules import LRSchedule
+from spoofscope.schedules import LRSchedule, build_optimizer
 from spoofscope.train_config import TrainConfig
-from spoofscope.train_eval import DevEvaluator, RunFiles, state_hash
+from spoofscope.train_eval import RunFiles, progress_bar, state_hash
 from spoofscope.train_setup import (
     apply_freeze,
+    build_data,
     data_card,
     load_split,
     prepare_model,
@@ -124,27 +121,9 @@ class _Trainer:
         )
         self.cuda = info.device.type == "cuda"
         self.amp = cfg.amp and self.cuda
-        self.train_ds = AudioDataset(
-            train, sample_rate=model.sample_rate, segment_samples=seg, crop=cfg.data.train_crop,
-            augment=build_augmenter(cfg.data.augment, model.sample_rate), seed=cfg.seed,
-        )  # fmt: skip
-        self.sampler = DistributedSampler(
-            self.train_ds, info.world_size, info.rank, shuffle=True, seed=cfg.seed
+        self.train_ds, self.sampler, self.loader, self.evaluator = build_data(
+            cfg, model, train, dev, info
         )
-        per_rank = math.ceil(len(train) / info.world_size)
-        self.loader = DataLoader(
-            self.train_ds, cfg.data.batch_size, sampler=self.sampler, collate_fn=collate,
-            num_workers=cfg.data.workers, drop_last=per_rank > cfg.data.batch_size,
-            pin_memory=self.cuda,
-        )  # fmt: skip
-        self.evaluator = None
-        if dev:
-            dev_ds = AudioDataset(
-                dev, sample_rate=model.sample_rate, segment_samples=seg, crop=cfg.data.dev_crop,
-                min_samples=model.min_samples(), seed=cfg.seed,
-            )  # fmt: skip
-            batch = cfg.data.eval_batch_size or cfg.data.batch_size
-            self.evaluator = DevEvaluator(dev_ds, batch, cfg.data.workers, info, cfg.amp)
         counts = class_counts(train)
         oc = {
             "margin_bonafide": cfg.loss.oc_margin_bonafide,
@@ -153,11 +132,7 @@ class _Trainer:
         }
         weights = class_weights(cfg.loss.class_weights, counts)
         self.objective = Objective(model, cfg.loss.name, weights, oc).to(info.device)
-        params = [p for p in self.objective.parameters() if p.requires_grad]
-        opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(
-            params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
-        )
+        self.optimizer = build_optimizer(self.objective, cfg.optim)
         total = len(self.loader) * cfg.epochs
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
@@ -169,6 +144,8 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.progress = Progress()
         self.skipped = {"train": 0, "dev": 0}
+        if cfg.patience and not self.evaluator:
+            log.warning("patience=%d needs a dev manifest: early stopping is off", cfg.patience)
 
     # --- resume state ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -198,6 +175,7 @@ class _Trainer:
         cfg, info, files = self.cfg, self.info, self.files
         if resume:
             self.restore(files.load_state())
+            _warn_config_changes(cfg, files.path(files.CONFIG))
         self.progress.finished = self._done()
         net: torch.nn.Module = self.objective
         if info.distributed:
@@ -242,7 +220,7 @@ class _Trainer:
         net.train()
         set_frozen_bn_eval(self.model, cfg.freeze)
         loss_sum = n_items = skipped = 0.0
-        bar = _progress(self.loader, f"epoch {epoch + 1}/{cfg.epochs}", info)
+        bar = progress_bar(self.loader, f"epoch {epoch + 1}/{cfg.epochs}", info)
         for batch in bar:
             if cfg.max_steps and p.step >= cfg.max_steps:
                 break
@@ -333,8 +311,9 @@ class _Trainer:
             path.write_text(state_hash(self.model) + "\n")
 
 
-def _progress(loader: DataLoader, desc: str, info: DistInfo) -> Any:
-    from tqdm.auto import tqdm
-
-    quiet = not info.is_main or not sys.stderr.isatty()
-    return tqdm(loader, desc=desc, disable=quiet, leave=False, dynamic_ncols=True)
+def _warn_config_changes(cfg: TrainConfig, saved: Path) -> None:
+    """Log the settings a resumed run changes relative to its saved config."""
+    if saved.is_file():
+        changed = diff_configs(load_yaml(saved), to_dict(cfg))
+        if changed:
+            log.warning("resuming with changed settings: %s", ", ".join(changed))

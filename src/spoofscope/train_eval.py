@@ -6,6 +6,8 @@ import hashlib
 import json
 import logging
 import os
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,17 @@ from spoofscope.data.sampler import LengthBucketSampler, probe_lengths, shard
 from spoofscope.distributed import DistInfo, all_gather_objects
 from spoofscope.models import SpoofModel
 
-__all__ = ["DevEvaluator", "RunFiles", "state_hash"]
+__all__ = ["DevEvaluator", "RunFiles", "progress_bar", "state_hash"]
 
 log = logging.getLogger(__name__)
+
+
+def progress_bar(items: Iterable[Any], desc: str, info: DistInfo, total: int | None = None) -> Any:
+    """A tqdm bar over ``items`` on rank 0 when stderr is a terminal; silent otherwise."""
+    from tqdm.auto import tqdm
+
+    quiet = not info.is_main or not sys.stderr.isatty()
+    return tqdm(items, desc=desc, total=total, disable=quiet, leave=False, dynamic_ncols=True)
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ class DevEvaluator:
             pin_memory=self.info.device.type == "cuda",
         )
         index, scores, labels, skipped = [], [], [], 0
-        for batch in loader:
+        for batch in progress_bar(loader, "dev", self.info):
             skipped += batch["skipped"]
             if batch["wave"].shape[0] == 0:
                 continue

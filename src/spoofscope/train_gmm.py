@@ -4,7 +4,7 @@ The training manifest is decoded in full (DataLoader workers, unreadable files s
 counted), waves are streamed by class into ``model.fit(bonafide, spoof)``, the dev set is
 scored like the neural models', and the same files are written: ``resolved_config.yaml``,
 ``best.safetensors`` = ``last.safetensors``, ``train_state.pt`` (marked finished) and one
-``metrics.jsonl`` line. Under ``torchrun`` rank 0 fits and writes; other ranks only wait.
+``metrics.jsonl`` line. Under ``torchrun`` rank 0 fits and writes; other ranks exit at once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from spoofscope.data.manifest import Utterance
 from spoofscope.distributed import DistInfo
 from spoofscope.errors import SpoofscopeError
 from spoofscope.train_config import TrainConfig
-from spoofscope.train_eval import DevEvaluator, RunFiles
+from spoofscope.train_eval import DevEvaluator, RunFiles, progress_bar
 from spoofscope.train_setup import data_card
 from spoofscope.train_state import Progress
 
@@ -54,12 +54,8 @@ def train_gmm(
     if files.path(files.STATE).exists():  # --resume of a fitted GMM: nothing left to do
         log.info("%s is already fitted; nothing to resume", model.name)
         return {"out_dir": str(files.root), "epochs": 1, "stop_reason": "fitted"}
-    if not info.is_main:
-        import torch.distributed as dist
-
-        log.warning("GMM fitting runs on rank 0 only; rank %d waits", info.rank)
-        if dist.is_initialized():
-            dist.barrier()
+    if not info.is_main:  # no collective: EM may take longer than any barrier timeout
+        log.warning("GMM fitting runs on rank 0 only; rank %d has nothing to do", info.rank)
         return {"out_dir": str(files.root), "epochs": 1, "rank": info.rank}
     cfg = dataclasses.replace(
         cfg,
@@ -81,7 +77,8 @@ def train_gmm(
             Subset(dataset, indices), batch_size=1, collate_fn=_first,
             num_workers=cfg.data.workers,
         )  # fmt: skip
-        for item in loader:
+        name = "bonafide" if label == 1 else "spoof"
+        for item in progress_bar(loader, f"{name} features", info, total=len(indices)):
             if item is None:
                 skipped[0] += 1
                 continue
@@ -120,10 +117,6 @@ def train_gmm(
     files.append_metrics(record)
     if on_epoch:
         on_epoch(record)
-    if info.distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
     return {
         "out_dir": str(files.root), "epochs": 1, "steps": 0, "best_eer": dev_eer,
         "best_epoch": 1 if dev_eer is not None else None, "stop_reason": "fitted",

@@ -8,14 +8,24 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
 
+from spoofscope.data.dataset import AudioDataset, build_augmenter, collate
 from spoofscope.data.manifest import Utterance, read_manifest
+from spoofscope.distributed import DistInfo
 from spoofscope.errors import SpoofscopeError
 from spoofscope.losses import find_classifier
 from spoofscope.models import SpoofModel, build_model
 from spoofscope.train_config import TrainConfig
 
-__all__ = ["apply_freeze", "data_card", "load_split", "prepare_model", "set_frozen_bn_eval"]
+__all__ = [
+    "apply_freeze",
+    "build_data",
+    "data_card",
+    "load_split",
+    "prepare_model",
+    "set_frozen_bn_eval",
+]
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +194,41 @@ def data_card(
         "segment_samples": cfg.data.segment_samples,
         "augment": cfg.data.augment or None,
     }
+
+
+def build_data(
+    cfg: TrainConfig,
+    model: SpoofModel,
+    train: list[Utterance],
+    dev: list[Utterance],
+    info: DistInfo,
+) -> tuple[AudioDataset, DistributedSampler, DataLoader, Any]:
+    """Training dataset, its (distributed, shuffling) sampler and loader, and the dev evaluator.
+
+    ``cfg.data.segment_samples`` must already be resolved. The last partial batch of each
+    rank is dropped when a rank has more than one batch. The evaluator is ``None`` without
+    a dev manifest.
+    """
+    from spoofscope.train_eval import DevEvaluator
+
+    seg = cfg.data.segment_samples
+    train_ds = AudioDataset(
+        train, sample_rate=model.sample_rate, segment_samples=seg, crop=cfg.data.train_crop,
+        augment=build_augmenter(cfg.data.augment, model.sample_rate), seed=cfg.seed,
+    )  # fmt: skip
+    sampler = DistributedSampler(train_ds, info.world_size, info.rank, shuffle=True, seed=cfg.seed)
+    per_rank = -(-len(train) // info.world_size)
+    loader = DataLoader(
+        train_ds, cfg.data.batch_size, sampler=sampler, collate_fn=collate,
+        num_workers=cfg.data.workers, drop_last=per_rank > cfg.data.batch_size,
+        pin_memory=info.device.type == "cuda",
+    )  # fmt: skip
+    evaluator = None
+    if dev:
+        dev_ds = AudioDataset(
+            dev, sample_rate=model.sample_rate, segment_samples=seg, crop=cfg.data.dev_crop,
+            min_samples=model.min_samples(), seed=cfg.seed,
+        )  # fmt: skip
+        batch = cfg.data.eval_batch_size or cfg.data.batch_size
+        evaluator = DevEvaluator(dev_ds, batch, cfg.data.workers, info, cfg.amp)
+    return train_ds, sampler, loader, evaluator

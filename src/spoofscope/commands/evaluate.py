@@ -169,6 +169,9 @@ def _evaluate_one(args, model, fast, options, header, asv, manifest, utts, name,
     plot_errors: dict[str, str] = {}
     if not args.no_plots:
         files.update(_plots(sset, metrics, out, plot_errors))
+    for stale in ("det", "hist_class", "hist_attack"):  # left by an earlier run in this folder
+        if stale not in files:
+            (out / f"{stale}.png").unlink(missing_ok=True)
     doc = {
         **header,
         "test_set": {"name": name, "manifest": str(manifest), "datasets": sset.datasets},
