@@ -25,13 +25,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from spoofscope.data.manifest import Utterance
+from spoofscope.scoring import flush_denormals
 from spoofscope.windows import AGGREGATIONS, aggregate, hop_samples, window_bounds
 
 __all__ = [
@@ -287,19 +287,6 @@ def _feed(utterances, load, options, batcher, kept, failures, progress) -> None:
         for start in starts.tolist():
             batcher.add(owner, wave[start : start + segment])
     batcher.flush()
-
-
-@contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Flush denormal floats to zero inside the block (a no-op where the CPU cannot)."""
-    import torch
-
-    supported = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if supported:
-            torch.set_flush_denormal(False)
 
 
 def score_utterances(
