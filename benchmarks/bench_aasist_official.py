@@ -4,6 +4,10 @@ All three run the same weights on the same 4-s (64,600-sample) inputs with the s
 count. Repetitions are interleaved (official, eager, fused, official, ...) so that machine
 load drifts affect all of them alike, and the median of ``--runs`` timings is reported.
 
+Other processes competing for the cores slow the fused path more than the official code
+(it runs more, shorter parallel regions), so measure on an otherwise idle machine; the load
+average is printed before and after.
+
 The official model code is NOT part of this repository. Point ``--official-dir`` at a
 checkout of https://github.com/clovaai/aasist (the directory holding ``models/AASIST.py``);
 without it only our two paths are measured.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -110,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     paths["fused"] = eager.fuse_for_inference()
     base = "official" if "official" in paths else "eager"
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, weights {args.weights}")
+    load_before = os.getloadavg()[0]
+    print(f"load average {load_before:.2f} on {os.cpu_count()} cores before the run")
+    if load_before > 0.75 * (os.cpu_count() or 1):
+        print("warning: the machine is busy; timings (the fused path's most) are unreliable")
     print(f"median of {args.runs} interleaved runs; speed-up and |logit diff| vs {base}")
     header = ("batch", 5), ("path", 9), ("ms/batch", 10), ("ms/utt", 8), ("speed-up", 9)
     print(" ".join(f"{name:>{width}}" for name, width in header), f"{'max|dlogit|':>12}")
@@ -134,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"max_abs_logit_diff_vs_{base}": diff,
                 }
             )
+    print(f"load average {os.getloadavg()[0]:.2f} after the run (this benchmark included)")
+    report["load_average_before"] = load_before
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

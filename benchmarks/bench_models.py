@@ -38,7 +38,7 @@ def prepared(name: str):
 
 def macs(model: torch.nn.Module, x: torch.Tensor) -> float:
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
+    with counter, torch.no_grad():
         model(x)
     return counter.get_total_flops() / 2
 

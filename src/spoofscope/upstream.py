@@ -22,7 +22,13 @@ from spoofscope.checkpoint_errors import CheckpointError
 from spoofscope.models import build_from_config, get_spec
 from spoofscope.models.aasist import AASIST
 
-__all__ = ["CheckpointError", "load_official_aasist", "official_key_map", "to_official_key"]
+__all__ = [
+    "CheckpointError",
+    "discarded_official_keys",
+    "load_official_aasist",
+    "official_key_map",
+    "to_official_key",
+]
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,19 @@
 """A faster, eval-only AASIST with the same maths (``AASIST.fuse_for_inference()``).
 
-What makes it faster than the plain model (and the official code) on a CPU:
+What makes it faster than the plain model (and the official code) on a CPU, measured with
+``benchmarks/bench_aasist_official.py`` (about 3x the official code at batch 1 on 2 cores):
 
-* every residual-block BatchNorm is folded into the preceding convolution;
-* the sinc filter that the 3x3 max pool drops (filter 69 of 70) is not computed;
-* ``(1, 3)`` and ``(3, 3)`` max pools run as 1-D max pools over contiguous views (PyTorch's
-  2-D max pool with a ``(1, 3)`` kernel is many times slower on CPU);
-* the first, full-resolution residual blocks run over time chunks (with a two-frame halo,
-  reproducing the zero padding at the true edges exactly), so their 30-60 MB intermediates
-  stay in cache instead of streaming through memory several times.
+* the full-resolution residual blocks (1-3) run over time chunks with a two-frame halo that
+  reproduces the zero padding at the true edges exactly, so their 20-60 MB intermediates
+  stay in cache; batches go through these blocks one item at a time (constant memory);
+* the encoder works in channels-last layout (oneDNN's fast path for these convolutions);
+* every residual-block BatchNorm is folded into the preceding convolution, the front-end
+  BatchNorm into one multiply-add, and block 1's skip bias into ``conv2``;
+* block 1's one-input-channel convolutions are small GEMMs (oneDNN is slow there);
+* max pools avoid ``max_pool2d`` with a ``(1, 3)`` kernel, which is very slow on CPU;
+* the sinc filter the 3x3 max pool drops (filter 69 of 70) is not computed.
 
-Results equal the plain model up to float rounding (folded BatchNorm); no approximation.
+Results equal the plain model up to float rounding (summation order, folded BatchNorm).
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from spoofscope.models.base import SpoofModel
 
 __all__ = ["FusedAASIST", "FusedBlock", "fold_batch_norm"]
 
-# elements of one chunk's largest intermediate (about 5 MB of float32, cache-sized)
-CHUNK_ELEMENTS = 32 * 24 * 1536
+# Elements of one chunk's largest intermediate (about 10 MB of float32). Smaller chunks are
+# a little faster on an idle machine (1536 frames: -5 %), but every chunk adds parallel
+# regions, which cost much more when other processes compete for the cores.
+CHUNK_ELEMENTS = 32 * 24 * 3072
 # the first blocks run one item at a time (their maps are large); the rest as a batch
 PER_ITEM_BLOCKS = 3
 CL = torch.channels_last
