@@ -15,7 +15,7 @@ from spoofscope.checkpoint import save_checkpoint
 from spoofscope.cli import main
 from spoofscope.data.manifest import Utterance, read_manifest, write_manifest
 from spoofscope.models import build_model
-from spoofscope.protocols import read_scores
+from spoofscope.scorefiles import read_scores
 
 SR = 16000
 SEG = 8000  # the model's window: 0.5 s keeps the test fast

@@ -16,7 +16,8 @@ import pytest
 
 from spoofscope import metrics as m
 from spoofscope.errors import SpoofscopeError
-from spoofscope.protocols import read_asv_scores, read_protocol, read_scores
+from spoofscope.protocols import read_protocol
+from spoofscope.scorefiles import read_asv_scores, read_scores
 
 RTOL = 1e-12
 ATOL_ZERO = 1e-12

@@ -10,15 +10,8 @@ import pytest
 
 from spoofscope import protocols
 from spoofscope.errors import SpoofscopeError
-from spoofscope.protocols import (
-    IdMismatchError,
-    ProtocolError,
-    join_scores,
-    parse_protocol_line,
-    read_asv_scores,
-    read_protocol,
-    read_scores,
-)
+from spoofscope.protocols import IdMismatchError, ProtocolError, parse_protocol_line, read_protocol
+from spoofscope.scorefiles import join_scores, read_asv_scores, read_scores
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

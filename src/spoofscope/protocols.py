@@ -36,23 +36,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from spoofscope.errors import SpoofscopeError
 
 __all__ = [
-    "AsvScores",
     "IdMismatchError",
     "ProtocolError",
     "ProtocolRecord",
-    "ScoreFile",
-    "Trials",
-    "join_scores",
     "normalise_id",
     "parse_protocol_line",
-    "read_asv_scores",
     "read_protocol",
-    "read_scores",
 ]
 
 LABELS = {"bonafide": "bonafide", "bona-fide": "bonafide", "genuine": "bonafide", "spoof": "spoof"}
@@ -99,19 +91,19 @@ def normalise_id(utt_id: str) -> str:
     return _AUDIO_EXT.sub("", utt_id.replace("\\", "/").rsplit("/", 1)[-1])
 
 
-def _split(line: str) -> list[str]:
+def split_fields(line: str) -> list[str]:
     if "," in line:
         return [f.strip() for f in line.strip().split(",")]
     return line.split()
 
 
-def _label_positions(fields: list[str]) -> list[int]:
+def label_positions(fields: list[str]) -> list[int]:
     return [i for i, f in enumerate(fields) if f.lower() in LABELS]
 
 
-def _label_of(fields: list[str], where: str) -> tuple[str, int]:
+def label_of(fields: list[str], where: str) -> tuple[str, int]:
     """(label, index of the first label field) or a ProtocolError."""
-    pos = _label_positions(fields)
+    pos = label_positions(fields)
     if not pos:
         raise ProtocolError(f"{where}: no label field (one of {sorted(LABELS)}) in {fields!r}")
     labels = {LABELS[fields[i].lower()] for i in pos}
@@ -120,7 +112,7 @@ def _label_of(fields: list[str], where: str) -> tuple[str, int]:
     return labels.pop(), pos[0]
 
 
-def _id_by_shape(fields: list[str], skip: set[int]) -> int | None:
+def id_field_by_shape(fields: list[str], skip: set[int]) -> int | None:
     for pattern in (_ASVSPOOF_ID, _AUDIO_EXT):
         for i, f in enumerate(fields):
             if i not in skip and pattern.search(f):
@@ -171,10 +163,10 @@ def parse_protocol_line(line: str, where: str = "<line>") -> ProtocolRecord:
         >>> r.attack, r.extra["codec"], r.extra["subset"]
         ('A07', 'alaw', 'eval')
     """
-    fields = _split(line)
-    label, first = _label_of(fields, where)
-    label_idx = set(_label_positions(fields))
-    id_idx = _id_by_shape(fields, label_idx)
+    fields = split_fields(line)
+    label, first = label_of(fields, where)
+    label_idx = set(label_positions(fields))
+    id_idx = id_field_by_shape(fields, label_idx)
     if id_idx is None:
         id_idx = 0 if first == 1 else 1
         if id_idx >= len(fields) or id_idx in label_idx:
@@ -187,7 +179,7 @@ def parse_protocol_line(line: str, where: str = "<line>") -> ProtocolRecord:
     return ProtocolRecord(fields[id_idx], label, attack, speaker, extra)
 
 
-def _data_lines(path: Path):
+def data_lines(path: Path):
     """(line number, stripped line) of non-blank, non-comment lines; names a missing file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -226,7 +218,7 @@ def _parse_with_header(
     """A line of a protocol whose header names its columns (e.g. ``file,speaker,label``)."""
     if len(fields) != len(names):
         raise ProtocolError(f"{where}: {len(fields)} fields, but the header has {len(names)}")
-    label, _ = _label_of(fields, where)
+    label, _ = label_of(fields, where)
     attack = fields[roles["attack"]] if "attack" in roles and label == "spoof" else None
     speaker = fields[roles["speaker"]] if "speaker" in roles else None
     used = {roles[r] for r in _HEADER_NAMES if r in roles}
@@ -250,249 +242,30 @@ def read_protocol(path: str | Path) -> list[ProtocolRecord]:
     records: list[ProtocolRecord] = []
     roles: dict[str, int] | None = None
     header: list[str] = []
-    for n, (lineno, line) in enumerate(_data_lines(path)):
-        if n == 0 and not _label_positions(_split(line)):
-            header = _split(line)  # a header: used if it names the id column
+    for n, (lineno, line) in enumerate(data_lines(path)):
+        if n == 0 and not label_positions(split_fields(line)):
+            header = split_fields(line)  # a header: used if it names the id column
             roles = _header_roles(header)
             continue
         where = f"{path}:{lineno}"
         if roles:
-            records.append(_parse_with_header(_split(line), header, roles, where))
+            records.append(_parse_with_header(split_fields(line), header, roles, where))
         else:
             records.append(parse_protocol_line(line, where))
     if not records:
         raise ProtocolError(f"{path}: no trials found")
-    _check_unique([r.utt_id for r in records], f"protocol {path}")
+    check_unique_ids([r.utt_id for r in records], f"protocol {path}")
     return records
 
 
-def _check_unique(ids: list[str], what: str) -> None:
+def check_unique_ids(ids: list[str], what: str) -> None:
     dup = [k for k, c in Counter(normalise_id(i) for i in ids).items() if c > 1]
     if dup:
         raise IdMismatchError(f"{what}: {len(dup)} duplicated utterance id(s), e.g. {dup[:3]}")
 
 
-def _float(text: str) -> float | None:
+def parse_float(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
         return None
-
-
-@dataclass
-class ScoreFile:
-    """A CM score file.
-
-    Attributes:
-        path: where it was read from.
-        scores: ``(N,)`` float64 scores (higher = more bona fide, unless negated later).
-        utt_ids: ``N`` ids, or None for ``SCORE LABEL`` files.
-        labels: ``N`` ``"bonafide"``/``"spoof"`` when the file carries keys, else None.
-        attacks: ``N`` attack ids (None for bona fide) when the file has them, else None.
-    """
-
-    path: str
-    scores: np.ndarray
-    utt_ids: list[str] | None
-    labels: list[str] | None
-    attacks: list[str | None] | None
-
-
-def read_scores(path: str | Path) -> ScoreFile:
-    """Read ``UTT SCORE``, ``UTT ATTACK KEY SCORE``, ``SCORE LABEL`` (and similar) score files.
-
-    The layout (field count, score / id / attack columns) is taken from the first data line
-    and every later line must follow it.
-
-    Raises:
-        ProtocolError: unreadable file, a malformed line (``file:line`` named) or a NaN / inf
-            score.
-        IdMismatchError: an utterance id appears twice.
-    """
-    path = Path(path)
-    ids: list[str] = []
-    scores: list[float] = []
-    labels: list[str] = []
-    attacks: list[str | None] = []
-    layout = None
-    for n, (lineno, line) in enumerate(_data_lines(path)):
-        where = f"{path}:{lineno}"
-        fields = _split(line)
-        if layout is None:
-            numeric = [i for i, f in enumerate(fields) if _float(f) is not None]
-            if not numeric:
-                if n == 0:
-                    continue  # header
-                raise ProtocolError(f"{where}: no score in {fields!r}")
-            layout = _score_layout(fields, numeric[-1])
-        n_fields, score_i, id_i, attack_i, has_label = layout
-        if len(fields) != n_fields:
-            raise ProtocolError(
-                f"{where}: expected {n_fields} fields like the first line, got "
-                f"{len(fields)}: {fields!r}"
-            )
-        value = _float(fields[score_i])
-        if value is None or not np.isfinite(value):
-            raise ProtocolError(f"{where}: score {fields[score_i]!r} is not a finite number")
-        scores.append(value)
-        if id_i is not None:
-            ids.append(fields[id_i])
-        if has_label:
-            label, _ = _label_of(fields, where)
-            labels.append(label)
-            bona = label == "bonafide"
-            attacks.append(None if attack_i is None or bona else fields[attack_i])
-    if not scores:
-        raise ProtocolError(f"{path}: no scores found")
-    if ids:
-        _check_unique(ids, f"score file {path}")
-    return ScoreFile(
-        str(path),
-        np.asarray(scores, dtype=np.float64),
-        ids or None,
-        labels or None,
-        attacks if labels and any(a is not None for a in attacks) else None,
-    )
-
-
-def _score_layout(fields: list[str], score_i: int):
-    label_pos = [i for i in _label_positions(fields) if i != score_i]
-    skip = {score_i, *label_pos}
-    id_i = _id_by_shape(fields, skip)
-    if id_i is None:
-        rest = [i for i in range(len(fields)) if i not in skip]
-        id_i = rest[0] if rest else None
-    attack_i = None
-    if label_pos and label_pos[0] >= 1 and label_pos[0] - 1 not in {score_i, id_i}:
-        attack_i = label_pos[0] - 1
-    return len(fields), score_i, id_i, attack_i, bool(label_pos)
-
-
-@dataclass
-class AsvScores:
-    """ASV scores split by key; ``(N,)`` float64 arrays."""
-
-    target: np.ndarray
-    nontarget: np.ndarray
-    spoof: np.ndarray
-
-
-def read_asv_scores(path: str | Path) -> AsvScores:
-    """Read an ASV score file (``SOURCE KEY SCORE``; KEY found by value, score = last number).
-
-    Raises:
-        ProtocolError: unreadable file, a line without key or score, or an empty class.
-    """
-    path = Path(path)
-    parts: dict[str, list[float]] = {k: [] for k in ASV_KEYS}
-    for n, (lineno, line) in enumerate(_data_lines(path)):
-        fields = _split(line)
-        lowered = {f.lower() for f in fields}
-        key = next((k for k in ASV_KEYS if k in lowered), None)
-        last = _float(fields[-1])
-        numbers = [last] if last is not None else [v for v in map(_float, fields) if v is not None]
-        if key is None or not numbers:
-            if n == 0:
-                continue  # header
-            raise ProtocolError(
-                f"{path}:{lineno}: expected 'SOURCE target|nontarget|spoof SCORE', got {fields!r}"
-            )
-        if not np.isfinite(numbers[-1]):
-            raise ProtocolError(f"{path}:{lineno}: ASV score {numbers[-1]!r} is not finite")
-        parts[key].append(numbers[-1])
-    for key, values in parts.items():
-        if not values:
-            raise ProtocolError(
-                f"{path}: no {key!r} trials; t-DCF needs target, nontarget and spoof ASV scores"
-            )
-    return AsvScores(*(np.asarray(parts[k], dtype=np.float64) for k in ASV_KEYS))
-
-
-@dataclass
-class Trials:
-    """Scored trials with their keys, ready for the metrics.
-
-    Attributes:
-        scores: ``(N,)`` float64 CM scores.
-        is_bonafide: ``(N,)`` bool.
-        attacks: ``N`` attack ids (None for bona fide / unknown).
-        conditions: ``N`` conditions (codec) or None.
-        utt_ids: ``N`` ids, or None when the score file has none.
-    """
-
-    scores: np.ndarray
-    is_bonafide: np.ndarray
-    attacks: list[str | None]
-    conditions: list[str | None]
-    utt_ids: list[str] | None = None
-
-    @property
-    def bonafide(self) -> np.ndarray:
-        return self.scores[self.is_bonafide]
-
-    @property
-    def spoof(self) -> np.ndarray:
-        return self.scores[~self.is_bonafide]
-
-
-def join_scores(
-    scores: ScoreFile, protocol: list[ProtocolRecord] | None = None, subset: str | None = None
-) -> Trials:
-    """Attach keys to scores: from ``protocol`` (joined by id) or from the score file itself.
-
-    Args:
-        scores: the score file.
-        protocol: CM protocol records; None if the score file carries its own keys.
-        subset: keep only protocol trials whose ``extra["subset"]`` equals this (e.g. ``eval``
-            of the ASVspoof 2021 keys).
-
-    Raises:
-        ProtocolError: no keys available, or a subset that selects nothing.
-        IdMismatchError: protocol trials without a score, scores without a protocol trial, or
-            labels that disagree between the score file and the protocol.
-    """
-    if protocol is None:
-        if scores.labels is None:
-            raise ProtocolError(f"{scores.path} carries no bonafide/spoof keys: give a protocol")
-        n = scores.scores.size
-        return Trials(
-            scores.scores,
-            np.array([lab == "bonafide" for lab in scores.labels]),
-            scores.attacks or [None] * n,
-            [None] * n,
-            scores.utt_ids,
-        )
-    if scores.utt_ids is None:
-        raise ProtocolError(
-            f"{scores.path} has no utterance ids, so it cannot be joined with a "
-            "protocol; use a score file with ids or drop the protocol"
-        )
-    if subset is not None:
-        protocol = [r for r in protocol if r.extra.get("subset") == subset]
-        if not protocol:
-            raise ProtocolError(f"no protocol trials in subset {subset!r}")
-    index = {normalise_id(u): i for i, u in enumerate(scores.utt_ids)}
-    wanted = {normalise_id(r.utt_id) for r in protocol}
-    missing = [r.utt_id for r in protocol if normalise_id(r.utt_id) not in index]
-    extra = [u for u in scores.utt_ids if normalise_id(u) not in wanted]
-    if missing or extra:
-        raise IdMismatchError(
-            f"scores {scores.path} and the protocol do not match: {len(missing)} protocol "
-            f"trial(s) have no score (e.g. {missing[:3]}), {len(extra)} scored id(s) are not "
-            f"in the protocol (e.g. {extra[:3]})"
-        )
-    rows = np.array([index[normalise_id(r.utt_id)] for r in protocol], dtype=np.int64)
-    if scores.labels is not None:
-        bad = [r.utt_id for r, i in zip(protocol, rows, strict=True) if scores.labels[i] != r.label]
-        if bad:
-            raise IdMismatchError(
-                f"{len(bad)} trial(s) are labelled differently in "
-                f"{scores.path} and the protocol, e.g. {bad[:3]}"
-            )
-    return Trials(
-        scores.scores[rows],
-        np.array([r.is_bonafide for r in protocol]),
-        [r.attack for r in protocol],
-        [r.extra.get("condition") for r in protocol],
-        [r.utt_id for r in protocol],
-    )

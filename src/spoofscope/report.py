@@ -76,7 +76,7 @@ def set_metrics(
 
     Args:
         sset: the scores and keys.
-        asv: :class:`spoofscope.protocols.AsvScores` for min t-DCF (legacy 2019 and revised
+        asv: :class:`spoofscope.scorefiles.AsvScores` for min t-DCF (legacy 2019 and revised
             2021), or None.
         bootstrap: resamples of the EER confidence interval (0 = none).
         confidence: interval level.

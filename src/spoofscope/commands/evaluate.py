@@ -216,8 +216,8 @@ def run(args: argparse.Namespace) -> int:
     from spoofscope.data.manifest import read_manifest
     from spoofscope.errors import SpoofscopeError
     from spoofscope.evaluate import EvalOptions
-    from spoofscope.protocols import read_asv_scores
     from spoofscope.report import cross_corpus_markdown, cross_corpus_row, train_set_name
+    from spoofscope.scorefiles import read_asv_scores
 
     _check_args(args)
     manifests = [(m, read_manifest(m)) for m in args.manifest]

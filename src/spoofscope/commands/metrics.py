@@ -72,7 +72,8 @@ def build_report(args: argparse.Namespace) -> dict:
     """Read the files named in ``args`` and compute every metric; returns a JSON-able dict."""
     from spoofscope import metrics as m
     from spoofscope.errors import SpoofscopeError
-    from spoofscope.protocols import join_scores, read_asv_scores, read_protocol, read_scores
+    from spoofscope.protocols import read_protocol
+    from spoofscope.scorefiles import join_scores, read_asv_scores, read_scores
 
     score_file = read_scores(args.scores)
     protocol = read_protocol(args.protocol) if args.protocol else None
