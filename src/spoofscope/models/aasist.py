@@ -4,7 +4,7 @@ Spectro-Temporal Graph Attention Networks", ICASSP 2022).
 Raw waveform -> fixed mel-spaced sinc filters -> ``|.|`` + 3x3 max pool -> six 2-D residual
 blocks -> spectral and temporal graph attention -> two heterogeneous graph branches -> 160-dim
 embedding -> 2 logits (index 1 = bona fide). The maths equals the official clovaai model, with
-its quirks (see ``../shared/reference/README.md`` (beside the repository) section 1.4): the ``bn1`` of residual
+its quirks (``../shared/reference/README.md`` section 1.4): the ``bn1`` of residual
 blocks 2-6 has no effect on the output and is not part of this model, the two off-diagonal
 attention blocks share one vector, ``pool_ratios[3]`` and ``temperatures[3]`` are unused.
 Official ``.pth`` files load through :func:`spoofscope.upstream.load_official_aasist`.
