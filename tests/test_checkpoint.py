@@ -84,6 +84,7 @@ def test_malicious_pickle_is_refused_and_not_run(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_plain_pickle_file_is_refused(tmp_path):
     path = tmp_path / "evil2.pt"
     path.write_bytes(pickle.dumps(_Boom()))
