@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # wheel, so only tools used by tests and docs are needed here. Installed only when missing.
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
+command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)  # speech for the VAD tests
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
