@@ -15,7 +15,17 @@ from collections.abc import Sequence
 from spoofscope import __version__
 from spoofscope.errors import SpoofscopeError
 
-COMMANDS = ("score", "models", "metrics", "evaluate", "train", "prepare")
+COMMANDS = (
+    "score",
+    "models",
+    "metrics",
+    "evaluate",
+    "train",
+    "prepare",
+    "detect",
+    "calibrate",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
