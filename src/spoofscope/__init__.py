@@ -12,10 +12,12 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # pragma: no cover
     from spoofscope.audio import load_audio
     from spoofscope.checkpoint import load_model, save_checkpoint
+    from spoofscope.inference import Detector
 
-__all__ = ["__version__", "load_audio", "load_model", "save_checkpoint"]
+__all__ = ["Detector", "__version__", "load_audio", "load_model", "save_checkpoint"]
 
 _LAZY = {
+    "Detector": "spoofscope.inference",
     "load_audio": "spoofscope.audio",
     "load_model": "spoofscope.checkpoint",
     "save_checkpoint": "spoofscope.checkpoint",

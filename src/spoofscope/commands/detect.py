@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--aggregation",
         choices=("mean", "min", "top-k", "weighted"),
-        help="file score from the voting windows: mean, min (the most spoof-like window, i.e. "
-        "max p_spoof), top-k (mean of the k most spoof-like; the default) or weighted (mean "
+        help="file score from the voting windows: min (the most spoof-like window, i.e. max "
+        "p_spoof; the default), top-k (mean of the k most spoof-like), mean, or weighted (mean "
         "weighted by speech fraction)",
     )
     parser.add_argument("--top-k", type=int, help="k of --aggregation top-k (3)")
