@@ -109,6 +109,7 @@ def test_official_weights_onnx_equal_expected_logits(name, aasist_dir, expected,
     np.testing.assert_allclose(scores, want[:, 1] - want[:, 0], atol=2e-4, rtol=0)
     assert onnx_model.name == name and onnx_model.segment_samples == 64600
     assert onnx_model.sample_rate == 16000 and not onnx_model.dynamic_time
+    assert onnx_model.max_batch == 1  # the batches above ran one window at a time
     meta = onnx_model.checkpoint_metadata
     assert meta["config"] == json.loads(json.dumps(model.config_dict()))
     assert meta["export"]["format"] == "onnx" and meta["export"]["dynamic_batch"] is True
@@ -131,6 +132,7 @@ def test_tiny_onnx_equals_torch(name, tmp_path, trained):
         model = tiny_model(name)
         path = export_model(model, tmp_path / f"{name}.onnx", metadata=_meta(model) | META_IN)
     onnx_model = OnnxModel(path)
+    assert onnx_model.max_batch is None
     rng = np.random.default_rng(1)
     lengths = [SHORT, SHORT + 3333] if onnx_model.dynamic_time else [SHORT]
     for batch, length in [(1, SHORT), (4, SHORT)] + [(2, n) for n in lengths[1:]]:

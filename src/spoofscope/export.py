@@ -104,6 +104,7 @@ def export_model(
         "format": fmt,
         "fused": bool(fused),
         "form": type(module).__name__,
+        "max_batch": getattr(module, "max_batch", None),
         "torch": torch.__version__,
         "spoofscope_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

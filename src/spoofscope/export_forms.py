@@ -119,10 +119,15 @@ class AASISTExport(nn.Module):
     here the pool is a 2-D ``(1, 3)`` max pool, which ORT runs in its blocked (NCHWc) layout.
     The sinc filter that the front end's 3x3 max pool drops (the last of 70) is not computed.
     Measured with ONNX Runtime (2 threads, batch 1): 15 % less time than the plain graph.
+    ORT keeps every intermediate of a batch, about 300 MB per 4-s window, and batches gain
+    little speed, so exported files ask :class:`~spoofscope.onnx_backend.OnnxModel` to run at
+    most :attr:`max_batch` windows at a time.
 
     Args:
         model: an eval-mode :class:`~spoofscope.models.aasist.AASIST` (shared, not copied).
     """
+
+    max_batch = 1
 
     def __init__(self, model: SpoofModel) -> None:
         super().__init__()

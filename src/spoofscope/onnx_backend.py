@@ -59,6 +59,9 @@ class OnnxModel:
     Args:
         path: an ``.onnx`` file written by :func:`spoofscope.export.export_model`.
         threads: intra-op threads (None = ONNX Runtime's default, one per core).
+        max_batch: run larger batches in slices of this many windows, which bounds memory:
+            ONNX Runtime keeps every intermediate of the whole batch (AASIST: about 300 MB per
+            4-s window). None = the file's ``export.max_batch`` (set for AASIST), else no limit.
 
     Attributes:
         name: the registry name of the exported model.
@@ -74,7 +77,9 @@ class OnnxModel:
 
     trainable_by_gradient = False
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, threads: int | None = None, max_batch: int | None = None
+    ) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -96,6 +101,11 @@ class OnnxModel:
         self.input_name = wave_input.name
         self.output_name = self.session.get_outputs()[0].name
         self.dynamic_time = not isinstance(wave_input.shape[1], int)
+        if max_batch is None:
+            max_batch = (meta.get("export") or {}).get("max_batch")
+        if max_batch is not None and int(max_batch) < 1:
+            raise ValueError(f"max_batch must be >= 1 or None, got {max_batch}")
+        self.max_batch: int | None = None if max_batch is None else int(max_batch)
 
     def __call__(self, wave: torch.Tensor) -> torch.Tensor:
         """Score a batch: ``(B, T)`` float32 tensor -> ``(B, 2)`` float32 logits tensor."""
@@ -106,8 +116,12 @@ class OnnxModel:
                 f"(exported with a fixed time axis), got shape {tuple(wave.shape)}"
             )
         array = np.ascontiguousarray(wave.detach().cpu().numpy())
-        out = self.session.run([self.output_name], {self.input_name: array})[0]
-        return torch.from_numpy(out)
+        step = self.max_batch or len(array)
+        outs = [
+            self.session.run([self.output_name], {self.input_name: array[i : i + step]})[0]
+            for i in range(0, len(array), step)
+        ]
+        return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
 
     forward = __call__
 
