@@ -4,13 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System libraries: libsndfile comes inside the soundfile wheel and FFmpeg inside the PyAV
-# wheel, so only tools used by tests and docs are needed here. Installed only when missing.
+# System packages, installed only when missing. libsndfile comes inside the soundfile wheel and
+# FFmpeg inside the PyAV wheel. The rest: speech engines and real recordings for the offline
+# corpus (`spoofscope corpus build`), PostgreSQL for the service tests, Chromium for the web
+# page tests, espeak-ng for the VAD tests.
+apt_packages=(
+  git espeak-ng sox
+  asterisk-core-sounds-en-wav asterisk-core-sounds-en
+  flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+  postgresql chromium
+)
 need_apt=()
-command -v git >/dev/null || need_apt+=(git)
-command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)  # speech for the VAD tests
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
+done
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
