@@ -177,11 +177,14 @@ def dynamic_time(module: nn.Module) -> bool:
     Not AASIST: its graph pooling keeps ``int(nodes * ratio)`` nodes, a count that the
     exported graph would compute in float32 and round differently for some lengths (seen:
     logits off by 0.008). Not the GMMs: the exporter cannot take the size of a complex
-    spectrum with a symbolic length, and the CQT plan is a constant of the length.
+    spectrum with a symbolic length, and the CQT plan is a constant of the length. Not an
+    ensemble: with a dynamic time axis the exporter tied its members' shapes wrongly (seen:
+    a reshape failing at batch 2, 20,321 samples); the detector feeds fixed windows anyway.
     """
     from spoofscope.models.aasist import AASIST
+    from spoofscope.models.ensemble import Ensemble
 
     if isinstance(module, GMMExport | AASISTExport):
         return False
     inner = getattr(module, "model", module)
-    return not isinstance(getattr(inner, "head", inner), AASIST)
+    return not isinstance(getattr(inner, "head", inner), AASIST | Ensemble)

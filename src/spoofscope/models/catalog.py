@@ -80,6 +80,31 @@ register(
     )
 )
 
+# --- Ensemble / band-limited wrapper (models/ensemble.py) ---
+register(
+    ModelSpec(
+        name="ensemble",
+        target="spoofscope.models.ensemble:Ensemble",
+        config_target="spoofscope.models.ensemble:EnsembleConfig",
+        tiny={
+            "members": (
+                {"name": "lcnn", "config": {}},
+                {
+                    "name": "rawnet2-lite",
+                    "config": {
+                        "first_conv": 64,
+                        "filts": (8, (8, 8), (8, 16), (16, 16)),
+                        "nb_fc_node": 16,
+                        "gru_node": 16,
+                        "nb_gru_layer": 1,
+                    },
+                },
+            )
+        },
+        description="members behind one fixed input low-pass (3.8 kHz), logits averaged",
+    )
+)
+
 # --- GMM baselines (models/gmm.py) ---
 register(
     ModelSpec(
