@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["conftest_service"]  # service fixtures: databases (SQLite + PostgreSQL), ...
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -130,6 +130,20 @@ def test_perfect_separation_gives_a_finite_fit():
     assert cal.decide(float(cal.p_spoof(np.array([-6.0]))[0])) == "spoof"
 
 
+def test_source_keeps_the_score_distribution_for_drift_monitoring(fitted):
+    from spoofscope.service.drift import psi, reference_from_calibration
+
+    cal, scores, _ = fitted
+    q = cal.source["score_quantiles"]
+    assert len(q) == 21 and q == sorted(q)
+    assert q[0] == pytest.approx(scores.min()) and q[-1] == pytest.approx(scores.max())
+    assert cal.source["score_mean"] == pytest.approx(scores.mean())
+    reference = reference_from_calibration(cal)
+    assert reference is not None and reference.kind == "calibration"
+    assert psi(scores, reference) < 0.01  # the fitting scores themselves: no drift
+    assert psi(scores + 3 * scores.std(), reference) > 0.25
+
+
 def test_decide_outcomes_and_overrides():
     cal = Calibration("logistic", 1.0, 0.0, 0.2, 0.8)
     assert [cal.decide(p) for p in (0.0, 0.19, 0.2, 0.5, 0.8, 0.81, 1.0)] == [

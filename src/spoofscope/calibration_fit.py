@@ -17,6 +17,10 @@ from spoofscope.calibration import Calibration, CalibrationError, _sigmoid
 __all__ = ["fit_calibration"]
 
 
+#: Quantile levels (0, 0.05, .., 1) of the fitting scores kept in ``source["score_quantiles"]``.
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 21)
+
+
 def _as_inputs(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     raw = np.asarray(labels).reshape(-1)
@@ -152,6 +156,11 @@ def fit_calibration(
         "bonafide_flag_rate_at_upper": float(np.mean(cal.p_spoof(bona) > upper)),
         "cllr_before": metrics.cllr(bona, spoof),
         "cllr_after": metrics.cllr(cal.log_odds(bona) - llr_shift, cal.log_odds(spoof) - llr_shift),
+        # the reference for the service's drift signal (service/drift.py): equally spaced
+        # quantiles of every fitting score, from the minimum to the maximum
+        "score_quantiles": np.quantile(np.concatenate([bona, spoof]), QUANTILE_LEVELS).tolist(),
+        "score_mean": float(np.mean(np.concatenate([bona, spoof]))),
+        "score_std": float(np.std(np.concatenate([bona, spoof]))),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return Calibration("logistic", a, b, lower, upper, {**(source or {}), **facts})

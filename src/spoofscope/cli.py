@@ -25,6 +25,9 @@ COMMANDS = (
     "detect",
     "calibrate",
     "export",
+    "serve",
+    "keys",
+    "review",
 )
 
 

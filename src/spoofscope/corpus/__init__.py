@@ -1,0 +1,1 @@
+"""The offline benchmark-corpus builder: generators, sources, splits, conditioning, audits."""

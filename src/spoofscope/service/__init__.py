@@ -1,0 +1,1 @@
+"""The spoofscope service: HTTP and WebSocket API, persistence, jobs, review queue, web page."""
