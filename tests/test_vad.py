@@ -168,6 +168,15 @@ def test_empty_and_short_input(backend):
     assert mask.speech.size == 1 and mask.fraction(0, 100) == (backend == "none")
 
 
+@pytest.mark.parametrize("frames", range(1, 9))
+def test_energy_backend_takes_every_short_length(frames):
+    # 4 and 5 frames (between one and two similarity lags) once raised a broadcast error
+    rng = np.random.default_rng(frames)
+    wave = (0.1 * rng.standard_normal(frames * 512 - 100)).astype(np.float32)
+    mask = detect_speech(wave, SR, "energy")
+    assert mask.speech.size == frames and mask.speech.dtype == bool
+
+
 def test_bad_arguments_are_clear():
     with pytest.raises(VadError, match="unknown VAD backend 'webrtc'; valid choices: silero, "):
         detect_speech(np.zeros(10, np.float32), SR, "webrtc")

@@ -105,8 +105,9 @@ def _features(wave: np.ndarray, sample_rate: int, hop: int):
         pairs = np.sum(chained[lag:] * chained[:-lag], axis=1)  # frame j vs j - lag
         similarity[first + lag - offset : last] = pairs
         previous = chained[-lag:]
-    if n > lag:
-        similarity[:lag] = similarity[lag : 2 * lag]
+    if n > lag:  # frame j < lag against frame j + lag, where that exists
+        m = min(lag, n - lag)
+        similarity[:m] = similarity[lag : lag + m]
     return level, noisy, tonal, similarity
 
 
