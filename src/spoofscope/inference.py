@@ -189,6 +189,44 @@ class Detector:
             raise ValueError(f"thresholds must satisfy 0 <= lower <= upper <= 1, got {lo}, {hi}")
         return lo, hi
 
+    # --- public hooks for incremental callers (the service's streaming session) ---
+
+    def thresholds(
+        self, lower: float | None = None, upper: float | None = None
+    ) -> tuple[float, float]:
+        """The ``(lower, upper)`` p_spoof thresholds in force: the arguments, else the
+        detector's. Raises ``ValueError`` unless ``0 <= lower <= upper <= 1``."""
+        return self._thresholds(
+            self.lower if lower is None else lower, self.upper if upper is None else upper
+        )
+
+    def score_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """``(N,)`` float64 log-odds of ``N`` ``(segment,)`` windows, in ``batch_size``
+        batches (call under ``torch.inference_mode()`` and ``flush_denormals()``)."""
+        out = [
+            self._score(list(windows[i : i + self.batch_size]))
+            for i in range(0, len(windows), self.batch_size)
+        ]
+        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+    @property
+    def speech_detector(self) -> Callable[[np.ndarray], Any] | None:
+        """``wave -> SpeechMask`` as :meth:`detect` runs it (None when ``vad="none"``)."""
+        return self._detect_speech
+
+    def decide(
+        self,
+        scores: np.ndarray,
+        bounds: list[tuple[int, int]],
+        track: SpeechTrack,
+        n_samples: int,
+        lower: float,
+        upper: float,
+    ) -> DetectionResult:
+        """The result for window ``scores`` at sample ``bounds`` with speech ``track``, as
+        :meth:`detect` makes it (``source`` and ``runtime_s`` left for the caller)."""
+        return self._decide(scores, bounds, track, n_samples, lower, upper)
+
     def _input(self, src: Any, sample_rate: int | None) -> Iterator[np.ndarray]:
         return open_input(src, self.sample_rate, sample_rate, self.max_duration_s)
 

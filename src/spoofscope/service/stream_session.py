@@ -57,11 +57,8 @@ def score_windows(detector: Any, windows: list[np.ndarray]) -> np.ndarray:
 
     from spoofscope.scoring import flush_denormals
 
-    out = []
     with torch.inference_mode(), flush_denormals():
-        for i in range(0, len(windows), detector.batch_size):
-            out.append(detector._score(windows[i : i + detector.batch_size]))
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+        return detector.score_windows(windows)
 
 
 class StreamSession:
@@ -93,14 +90,12 @@ class StreamSession:
         self.detector = detector
         self.rate = int(detector.sample_rate)
         self.encoding = encoding
-        self.lower, self.upper = detector._thresholds(
-            detector.lower if lower is None else lower, detector.upper if upper is None else upper
-        )
+        self.lower, self.upper = detector.thresholds(lower, upper)
         self.max_samples = None if max_duration_s is None else round(max_duration_s * self.rate)
         self.max_duration_s = max_duration_s
         self._decoder = make_decoder(encoding, sample_rate, self.rate)
         self._cutter = WindowCutter(detector.segment, detector.hop)
-        self._vad = detector._detect_speech  # None when the detector's vad is "none"
+        self._vad = detector.speech_detector  # None when the detector's vad is "none"
         self._track = SpeechTrack(self._vad)
         self._chunk = int(detector.chunk_samples)
         self._pending: list[np.ndarray] = []  # audio from self._final_end on, not yet in a chunk
@@ -163,7 +158,7 @@ class StreamSession:
         fractions and verdict); ``runtime_s`` is the compute time spent on the stream.
         """
         self.flush()
-        result = self.detector._decide(
+        result = self.detector.decide(
             np.asarray(self.scores, np.float64),
             self.bounds,
             self._track,
