@@ -28,6 +28,7 @@ COMMANDS = (
     "serve",
     "keys",
     "review",
+    "corpus",
 )
 
 
