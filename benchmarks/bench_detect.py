@@ -9,7 +9,8 @@ of this repository) the official AASIST weights also run through the official co
 with our paths in one process, for the speed-up and the logit difference at batch 1.
 
 Models are the registry presets with seeded random weights (speed does not depend on the
-weights), except ``aasist`` / ``aasist-l``: the official weights from ``reference/aasist``. The
+weights), except ``aasist`` / ``aasist-l``: the official weights from ``reference/aasist``, and
+``default``: the shipped default model (``--models default --detect-models default``). The
 GMMs are fitted for one EM iteration on speech-like signals. Exports and checkpoints are cached in
 ``--workdir``. Run on an otherwise idle machine: the load average is printed before and after.
 
@@ -75,6 +76,10 @@ def prepare(name: str, workdir: Path) -> dict[str, str]:
     }
     if name in OFFICIAL_WEIGHTS:
         files["checkpoint"] = str(REFERENCE / OFFICIAL_WEIGHTS[name])
+    if name == "default":  # the shipped model
+        from spoofscope.inference_model import DEFAULT_MODEL_PATH
+
+        files["checkpoint"] = str(DEFAULT_MODEL_PATH)
     model = None
     if not Path(files["checkpoint"]).is_file():
         model = build(name)

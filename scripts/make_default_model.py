@@ -106,7 +106,7 @@ def eer_table(groups: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     ):
         ci = bootstrap_eer(groups["bonafide"], spoof, n_resamples=1000, seed=0)
         out[name] = {
-            "eer": 100 * ci.value,
+            "eer": 100 * ci.eer,
             "low": 100 * ci.low,
             "high": 100 * ci.high,
             "n_bonafide": int(groups["bonafide"].size),

@@ -29,6 +29,7 @@ COMMANDS = (
     "keys",
     "review",
     "corpus",
+    "demo",
 )
 
 
