@@ -29,7 +29,12 @@ from spoofscope.upstream import load_official_aasist
 OFFICIAL = {"aasist": "AASIST.pth", "aasist-l": "AASIST-L.pth"}
 SHORT = 16000  # samples: the tiny models' segment
 SEGMENT_KEY = {"rawnet2": "nb_samp", "rawnet2-lite": "nb_samp", "aasist": "nb_samp"}
-TINY = [name for name in list_models() if name not in OFFICIAL]
+# The ensemble goes last: after its (static) export, a dynamic-time export of LCNN in the same
+# process fails inside torch.export's symbolic shapes (seen with torch 2.13; one export per
+# process, as `spoofscope export` does, is unaffected). Known issue, see the issue notes.
+TINY = sorted(
+    (name for name in list_models() if name not in OFFICIAL), key=lambda n: n == "ensemble"
+)
 
 
 def tiny_model(name: str, seed: int = 0):
@@ -88,7 +93,7 @@ def expected(aasist_dir: Path) -> dict:
 
 
 def test_every_registered_model_is_covered():
-    assert sorted(TINY + list(OFFICIAL)) == list_models()
+    assert sorted(TINY + list(OFFICIAL)) == list_models() and TINY[-1] == "ensemble"
 
 
 # --- official AASIST weights ------------------------------------------------------------------

@@ -13,8 +13,10 @@ read turns into a write; other transactions are deferred (readers never wait, in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,8 +271,11 @@ def session_factory(engine: Engine) -> sessionmaker:
 def migrate(url: str) -> None:
     """Create or upgrade the schema of ``url`` to the newest migration (idempotent).
 
-    Concurrent callers are safe: on PostgreSQL the migration holds an advisory lock, on
-    SQLite an immediate transaction.
+    Concurrent callers are safe: on PostgreSQL the migration holds an advisory lock; on
+    SQLite, processes on the machine take turns through an OS file lock beside the database
+    (switching a new file to WAL mode fails at once, not after the busy timeout, when another
+    connection holds it: seen when two servers start together), and migrate in an immediate
+    transaction.
     """
     from alembic import command
     from alembic.config import Config
@@ -278,7 +283,26 @@ def migrate(url: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
+    parsed = make_url(url)
+    lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        lock = _file_lock(Path(parsed.database).with_name(Path(parsed.database).name + ".lock"))
+    with lock:
+        command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created) for the duration of the block."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def redact_url(url: str) -> str:
