@@ -214,19 +214,6 @@ class Detector:
         """``wave -> SpeechMask`` as :meth:`detect` runs it (None when ``vad="none"``)."""
         return self._detect_speech
 
-    def decide(
-        self,
-        scores: np.ndarray,
-        bounds: list[tuple[int, int]],
-        track: SpeechTrack,
-        n_samples: int,
-        lower: float,
-        upper: float,
-    ) -> DetectionResult:
-        """The result for window ``scores`` at sample ``bounds`` with speech ``track``, as
-        :meth:`detect` makes it (``source`` and ``runtime_s`` left for the caller)."""
-        return self._decide(scores, bounds, track, n_samples, lower, upper)
-
     def _input(self, src: Any, sample_rate: int | None) -> Iterator[np.ndarray]:
         return open_input(src, self.sample_rate, sample_rate, self.max_duration_s)
 
@@ -264,9 +251,7 @@ class Detector:
         from spoofscope.scoring import flush_denormals
 
         t0 = time.perf_counter()
-        lo, hi = self._thresholds(
-            self.lower if lower is None else lower, self.upper if upper is None else upper
-        )
+        lo, hi = self.thresholds(lower, upper)
         cutter = WindowCutter(self.segment, self.hop)
         track = SpeechTrack(self._detect_speech)
         env = Envelope(self.envelope_bin) if envelope else None
@@ -294,14 +279,14 @@ class Detector:
                     env.add(chunk)
                 take(cutter.feed(chunk))
             take([cutter.finish()], final=True)
-        result = self._decide(np.concatenate(scores), bounds, track, cutter.total, lo, hi)
+        result = self.decide(np.concatenate(scores), bounds, track, cutter.total, lo, hi)
         result.source = describe_source(src)
         if env is not None:
             result.envelope, result.envelope_rate = env.array(), self.sample_rate / env.bin
         result.runtime_s = time.perf_counter() - t0
         return result
 
-    def _decide(
+    def decide(
         self,
         scores: np.ndarray,
         bounds: list[tuple[int, int]],
@@ -310,6 +295,8 @@ class Detector:
         lower: float,
         upper: float,
     ) -> DetectionResult:
+        """The result for window ``scores`` at sample ``bounds`` with speech ``track``, as
+        :meth:`detect` makes it (``source`` and ``runtime_s`` left for the caller)."""
         rate = self.sample_rate
         judged = judge_windows(
             np.array([b[0] for b in bounds], np.float64) / rate,
