@@ -65,31 +65,30 @@ def make_clips(out: Path, seed: int = 0) -> list[tuple[Path, str]]:
     rate = 16000
     out.mkdir(parents=True, exist_ok=True)
     source, text = _real_recording()
-    real = load_audio(source, sample_rate=rate)
     clips: list[tuple[Path, str]] = []
+
+    def at_level(wave: np.ndarray) -> np.ndarray:
+        """``wave`` at an RMS of 0.1, so no clip differs from the others by loudness."""
+        return (0.1 / max(float(np.sqrt(np.mean(wave**2))), 1e-6)) * wave
+
+    def synthesized(attack: str, words: str) -> np.ndarray:
+        wave, native = _synthesize(attack, words, seed)
+        return at_level(soxr.resample(wave, native, rate) if native != rate else wave)
 
     def write(name: str, wave: np.ndarray, what: str) -> None:
         path = out / name
         sf.write(path, np.clip(wave, -1, 1), rate, subtype="PCM_16")
         clips.append((path, what))
 
+    real = at_level(load_audio(source, sample_rate=rate))
     write("real-asterisk.wav", real, f"real: {source.name}, a person reading a prompt")
-    fakes = {}
-    for attack, name in (("A04", "piper"), ("A01", "espeak")):
-        wave, native = _synthesize(attack, text, seed)
-        wave = soxr.resample(wave, native, rate) if native != rate else wave
-        fakes[name] = (0.1 / max(float(np.sqrt(np.mean(wave**2))), 1e-6)) * wave
-        write(f"tts-{name}.wav", fakes[name], f"fake: the same words by {name} (TTS)")
-    level = 0.1 / max(float(np.sqrt(np.mean(real**2))), 1e-6)
-    sentence, _ = _synthesize("A04", "Please confirm the payment to this new account now.", seed)
-    sentence = soxr.resample(sentence, 22050, rate) if len(sentence) else sentence
-    sentence = (0.1 / max(float(np.sqrt(np.mean(sentence**2))), 1e-6)) * sentence
-    half = len(real) // 2
-    pause = np.zeros(rate // 4, np.float32)
-    spliced = np.concatenate([level * real[:half], pause, sentence, pause, level * real[half:]])
+    write("tts-piper.wav", synthesized("A04", text), "fake: the same words by piper (TTS)")
+    write("tts-espeak.wav", synthesized("A01", text), "fake: the same words by espeak (TTS)")
+    sentence = synthesized("A04", "Please confirm the payment to this new account now.")
+    half, pause = len(real) // 2, np.zeros(rate // 4, np.float32)
     write(
         "spliced.wav",
-        spliced / level,
+        np.concatenate([real[:half], pause, sentence, pause, real[half:]]),
         f"fake inside real: a piper sentence at {(half + len(pause)) / rate:.1f} s",
     )
     return clips

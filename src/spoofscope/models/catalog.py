@@ -5,6 +5,15 @@
 
 from spoofscope.models import ModelSpec, register
 
+#: The tiny RawNet2 (both presets, and the ensemble's tiny member).
+RAWNET2_TINY = {
+    "first_conv": 64,
+    "filts": (8, (8, 8), (8, 16), (16, 16)),
+    "nb_fc_node": 16,
+    "gru_node": 16,
+    "nb_gru_layer": 1,
+}
+
 # --- AASIST (models/aasist.py) ---
 register(
     ModelSpec(
@@ -36,13 +45,7 @@ register(
         name="rawnet2",
         target="spoofscope.models.rawnet2:RawNet2",
         config_target="spoofscope.models.rawnet2:RawNet2Config",
-        tiny={
-            "first_conv": 64,
-            "filts": (8, (8, 8), (8, 16), (16, 16)),
-            "nb_fc_node": 16,
-            "gru_node": 16,
-            "nb_gru_layer": 1,
-        },
+        tiny=RAWNET2_TINY,
         description="RawNet2, the ASVspoof 2021 baseline (Tak et al., ICASSP 2021)",
     )
 )
@@ -58,13 +61,7 @@ register(
             "gru_node": 128,
             "nb_gru_layer": 1,
         },
-        tiny={
-            "first_conv": 64,
-            "filts": (8, (8, 8), (8, 16), (16, 16)),
-            "nb_fc_node": 16,
-            "gru_node": 16,
-            "nb_gru_layer": 1,
-        },
+        tiny=RAWNET2_TINY,
         description="RawNet2 with fewer channels and a smaller GRU (203k parameters), for CPUs",
     )
 )
@@ -91,13 +88,7 @@ register(
                 {"name": "lcnn", "config": {}},
                 {
                     "name": "rawnet2-lite",
-                    "config": {
-                        "first_conv": 64,
-                        "filts": (8, (8, 8), (8, 16), (16, 16)),
-                        "nb_fc_node": 16,
-                        "gru_node": 16,
-                        "nb_gru_layer": 1,
-                    },
+                    "config": RAWNET2_TINY,
                 },
             )
         },
